@@ -1,0 +1,168 @@
+// Package memory is an in-memory cloudchain.Backend. It keeps encoded
+// records, as a real backend does, so callers never share memory with it. It
+// is meant for tests and for programs that want a throwaway store; it passes
+// the conformance suite in backend/backendtest.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cloudchain/cloudchain"
+)
+
+// Backend is an in-memory backend. The zero value is not usable; call New.
+type Backend struct {
+	mu    sync.Mutex
+	items map[string][][]byte // service\x00user -> encoded records, newest first
+}
+
+var _ cloudchain.Backend = (*Backend)(nil)
+
+// New returns an empty in-memory backend.
+func New() *Backend { return &Backend{items: map[string][][]byte{}} }
+
+func key(service, user string) string { return service + "\x00" + user }
+
+func (b *Backend) decode(service, user string, recs [][]byte, history bool) (*cloudchain.Item, error) {
+	it := &cloudchain.Item{Service: service, User: user}
+	if !history {
+		recs = recs[:1]
+	}
+	for _, enc := range recs {
+		r, err := cloudchain.UnmarshalRecord(enc)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", service, user, err)
+		}
+		it.Records = append(it.Records, r)
+	}
+	return it, nil
+}
+
+// Load implements cloudchain.Backend.
+func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	recs, ok := b.items[key(service, user)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s/%s", cloudchain.ErrNotFound, service, user)
+	}
+	return b.decode(service, user, recs, true)
+}
+
+func (b *Backend) check(service, user string, prev *cloudchain.Item) error {
+	var cur int64
+	if recs, ok := b.items[key(service, user)]; ok {
+		r, err := cloudchain.UnmarshalRecord(recs[0])
+		if err != nil {
+			return err
+		}
+		cur = r.Version
+	}
+	if cur != prev.Version() {
+		return &cloudchain.VersionConflictError{Service: service, User: user, Expected: prev.Version(), Current: cur}
+	}
+	return nil
+}
+
+// Save implements cloudchain.Backend.
+func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(next.Records) == 0 {
+		return fmt.Errorf("saving %s/%s: item has no records", next.Service, next.User)
+	}
+	var recs [][]byte
+	for _, r := range next.Records {
+		enc, err := r.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		recs = append(recs, enc)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.check(next.Service, next.User, prev); err != nil {
+		return err
+	}
+	b.items[key(next.Service, next.User)] = recs
+	return nil
+}
+
+// Remove implements cloudchain.Backend.
+func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.check(prev.Service, prev.User, prev); err != nil {
+		return err
+	}
+	delete(b.items, key(prev.Service, prev.User))
+	return nil
+}
+
+func (b *Backend) sortedKeys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keys := make([]string, 0, len(b.items))
+	for k := range b.items {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Services implements cloudchain.Backend.
+func (b *Backend) Services(ctx context.Context, fn func(string) error) error {
+	last := ""
+	for i, k := range b.sortedKeys() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		svc, _, _ := strings.Cut(k, "\x00")
+		if i > 0 && svc == last {
+			continue
+		}
+		last = svc
+		if err := fn(svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Items implements cloudchain.Backend.
+func (b *Backend) Items(ctx context.Context, service string, history bool, fn func(*cloudchain.Item) error) error {
+	for _, k := range b.sortedKeys() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		svc, user, _ := strings.Cut(k, "\x00")
+		if svc != service {
+			continue
+		}
+		b.mu.Lock()
+		recs, ok := b.items[k]
+		b.mu.Unlock()
+		if !ok {
+			continue
+		}
+		it, err := b.decode(svc, user, recs, history)
+		if err != nil {
+			return err
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
