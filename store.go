@@ -318,6 +318,19 @@ func (s *Store) sealLegacy(ctx context.Context, rec *Record, plaintext []byte) e
 	return nil
 }
 
+// loadExisting returns the item, or an error wrapping ErrNotFound that names
+// the secret once.
+func (s *Store) loadExisting(ctx context.Context, service, user string) (*Item, error) {
+	it, err := s.backend.Load(ctx, service, user)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s/%s: %w", service, user, err)
+	}
+	return it, nil
+}
+
 // load returns the item, or nil (not an error) if there is none.
 func (s *Store) load(ctx context.Context, service, user string) (*Item, error) {
 	it, err := s.backend.Load(ctx, service, user)
@@ -379,9 +392,9 @@ func (s *Store) get(ctx context.Context, service, user string, version int64) (*
 	if err := ValidateID(service, user); err != nil {
 		return nil, err
 	}
-	it, err := s.backend.Load(ctx, service, user)
+	it, err := s.loadExisting(ctx, service, user)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", service, user, err)
+		return nil, err
 	}
 	rec := it.Current()
 	if version != 0 {
@@ -436,9 +449,9 @@ func (s *Store) History(ctx context.Context, service, user string) ([]VersionInf
 	if err := ValidateID(service, user); err != nil {
 		return nil, err
 	}
-	it, err := s.backend.Load(ctx, service, user)
+	it, err := s.loadExisting(ctx, service, user)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", service, user, err)
+		return nil, err
 	}
 	out := make([]VersionInfo, len(it.Records))
 	for i, r := range it.Records {
@@ -534,9 +547,9 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		it, err := s.backend.Load(ctx, service, user)
+		it, err := s.loadExisting(ctx, service, user)
 		if err != nil {
-			return fmt.Errorf("reading %s/%s: %w", service, user, err)
+			return err
 		}
 		err = s.backend.Remove(ctx, it)
 		if err == nil {

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/config"
+	"github.com/cloudchain/cloudchain/keys/local"
+)
+
+// Exit codes. They are part of the interface: scripts test them.
+const (
+	exitOK          = 0
+	exitError       = 1 // any other failure
+	exitUsage       = 2 // bad flags, arguments, ids or configuration
+	exitNotFound    = 3 // the secret or version does not exist
+	exitDeleted     = 4 // the secret is deleted (its history is kept)
+	exitConflict    = 5 // --if-version did not match
+	exitAuth        = 6 // tampered record, wrong key, or ciphertext rejected
+	exitAccess      = 7 // access denied, no credentials, no region
+	exitNotSetUp    = 8 // the table or store does not exist: run cchain setup
+	exitUnavailable = 9 // throttled, or the store is locked by another process
+	exitInterrupted = 130
+)
+
+// usageError is an error in how cchain was called.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// classify maps an error to its exit code and an optional hint for the user.
+func classify(err error) (int, string) {
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage, "run `cchain --help` for usage"
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted, ""
+	case errors.Is(err, cloudchain.ErrInvalidID):
+		return exitUsage, "services and users are non-empty UTF-8 without control characters"
+	case errors.Is(err, config.ErrConfig):
+		return exitUsage, "see the Configuration section of the README"
+	case errors.Is(err, cloudchain.ErrNotFound):
+		return exitNotFound, "list what is stored with `cchain list` or `cchain list SERVICE`"
+	case errors.Is(err, cloudchain.ErrDeleted):
+		return exitDeleted, "see `cchain history SERVICE USER`; `cchain undelete SERVICE USER` restores it"
+	case errors.Is(err, cloudchain.ErrVersionConflict):
+		return exitConflict, "someone else changed the secret; check `cchain history SERVICE USER` and try again"
+	case errors.Is(err, cloudchain.ErrWrongKey):
+		return exitAuth, "check the KMS key ([IAMKMS] keyalias) or the data directory the store uses"
+	case errors.Is(err, cloudchain.ErrAuthentication):
+		return exitAuth, "the stored record was modified or moved; `cchain history` shows versions you can roll back to"
+	case errors.Is(err, local.ErrKeyPermissions):
+		return exitAuth, ""
+	case errors.Is(err, cloudchain.ErrAccessDenied):
+		return exitAccess, "see the IAM policies in the README"
+	case errors.Is(err, config.ErrNoCredentials), errors.Is(err, config.ErrNoRegion):
+		return exitAccess, ""
+	case errors.Is(err, cloudchain.ErrNotSetUp):
+		return exitNotSetUp, "run `cchain setup`"
+	case errors.Is(err, cloudchain.ErrThrottled):
+		return exitUnavailable, "the service is throttling requests; try again shortly"
+	case errors.Is(err, cloudchain.ErrLocked):
+		return exitUnavailable, "wait for the other cchain process to finish, or raise lock_timeout in [cloudchain]"
+	case errors.Is(err, cloudchain.ErrTooLarge):
+		return exitUsage, ""
+	}
+	return exitError, ""
+}
+
+// report prints err on w as `cchain: message`, then `hint: ...` when one
+// helps, and returns the exit code.
+func report(w io.Writer, err error) int {
+	code, hint := classify(err)
+	msg := err.Error()
+	// Messages that already carry a hint line keep theirs.
+	if strings.Contains(msg, "\nhint: ") {
+		hint = ""
+	}
+	fmt.Fprintf(w, "cchain: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(w, "hint: %s\n", hint)
+	}
+	return code
+}

@@ -1,0 +1,312 @@
+// Package config turns the cloudchain configuration (the ~/.cchainrc INI file
+// of the Python tool, environment variables and command-line overrides) into
+// an open cloudchain.Store.
+//
+// # Precedence
+//
+// Overrides (the CLI's flags) win, then environment variables, then the
+// config file, then the embedded default. The package itself reads no
+// environment: callers pass a lookup function (os.LookupEnv in the CLI).
+//
+// # The file
+//
+// The file is $CLOUDCHAIN_CONFIG if set (it must exist), or ~/.cchainrc if it
+// exists. The Python tool's sections and keys keep their meaning:
+//
+//	[dynamo]
+//	region_name  = eu-west-1        ; AWS region (also used for KMS)
+//	endpoint_url = http://127.0.0.1:8000  ; DynamoDB endpoint only
+//	tablename    = safedb
+//
+//	[IAMKMS]
+//	keyalias = alias/cloudchain     ; alias, key id or ARN
+//
+// A [dynamo] section selects the DynamoDB backend. New settings live in new
+// sections:
+//
+//	[cloudchain]
+//	backend       = local | dynamodb
+//	history_depth = 10
+//	legacy_writes = false   ; write the Python tool's format
+//	author_lookup = true    ; record the AWS principal (sts:GetCallerIdentity)
+//	data_dir      = ~/.local/share/cloudchain  ; embedded store and key
+//	lock_timeout  = 10s
+//
+//	[kms]
+//	endpoint_url = http://127.0.0.1:4599
+//	region_name  = eu-west-1
+//
+//	[aws]
+//	profile = team
+//
+// Unknown sections and keys are errors, so a typo never silently falls back
+// to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+
+	"github.com/cloudchain/cloudchain"
+)
+
+// Backend names.
+const (
+	BackendLocal    = "local"
+	BackendDynamoDB = "dynamodb"
+)
+
+// Defaults.
+const (
+	DefaultTable       = "safedb"
+	DefaultKeyAlias    = "alias/cloudchain"
+	DefaultLockTimeout = 10 * time.Second
+)
+
+// ErrConfig marks an invalid configuration: a bad file, an unknown key or a
+// bad value. The message says where and what.
+var ErrConfig = errors.New("invalid configuration")
+
+// Config is a resolved configuration.
+type Config struct {
+	// File is the config file that was read, or "" if none.
+	File string
+
+	Backend      string
+	HistoryDepth int
+	LegacyWrites bool
+	AuthorLookup bool
+
+	// Embedded default.
+	DataDir     string
+	LockTimeout time.Duration
+
+	// AWS.
+	Region         string
+	Profile        string
+	Table          string
+	DynamoEndpoint string
+	KMSKey         string
+	KMSEndpoint    string
+	KMSRegion      string
+}
+
+// Overrides are settings from the command line. Empty strings and nil
+// pointers mean "not given".
+type Overrides struct {
+	ConfigFile     string
+	Backend        string
+	DataDir        string
+	Region         string
+	Profile        string
+	Table          string
+	DynamoEndpoint string
+	KMSKey         string
+	KMSEndpoint    string
+	HistoryDepth   *int
+	LegacyWrites   *bool
+	LockTimeout    *time.Duration
+}
+
+// known lists every section and key the file may contain.
+var known = map[string][]string{
+	"dynamo":     {"region_name", "endpoint_url", "tablename"},
+	"IAMKMS":     {"keyalias"},
+	"cloudchain": {"backend", "history_depth", "legacy_writes", "author_lookup", "data_dir", "lock_timeout"},
+	"kms":        {"endpoint_url", "region_name"},
+	"aws":        {"profile"},
+}
+
+// Load resolves the configuration from the file, the environment (looked up
+// with lookup) and the overrides.
+func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
+	get := func(k string) string {
+		v, _ := lookup(k)
+		return v
+	}
+	c := &Config{HistoryDepth: cloudchain.DefaultHistoryDepth, AuthorLookup: true, LockTimeout: DefaultLockTimeout}
+
+	// The file.
+	path, required := o.ConfigFile, o.ConfigFile != ""
+	if !required {
+		if p := get("CLOUDCHAIN_CONFIG"); p != "" {
+			path, required = p, true
+		}
+	}
+	if !required {
+		if home := get("HOME"); home != "" {
+			path = filepath.Join(home, ".cchainrc")
+		}
+	}
+	var f *ini.File
+	if path != "" {
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			f, err = ini.LoadSources(ini.LoadOptions{InsensitiveKeys: true}, data)
+			if err != nil {
+				return nil, fmt.Errorf("%w: reading %s: %v", ErrConfig, path, err)
+			}
+			c.File = path
+			if err := checkKnown(path, f); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, os.ErrNotExist) && !required:
+		default:
+			return nil, fmt.Errorf("%w: reading config file: %v", ErrConfig, err)
+		}
+	}
+	val := func(section, key string) string {
+		if f == nil || !f.HasSection(section) {
+			return ""
+		}
+		return strings.TrimSpace(f.Section(section).Key(key).String())
+	}
+	hasDynamo := f != nil && f.HasSection("dynamo")
+
+	// Pick each setting: override, environment, file, default.
+	first := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	c.Backend = first(o.Backend, get("CLOUDCHAIN_BACKEND"), val("cloudchain", "backend"))
+	if c.Backend == "" {
+		c.Backend = BackendLocal
+		if hasDynamo {
+			c.Backend = BackendDynamoDB
+		}
+	}
+	switch c.Backend {
+	case BackendLocal, BackendDynamoDB:
+	default:
+		return nil, fmt.Errorf("%w: unknown backend %q (use %q or %q)", ErrConfig, c.Backend, BackendLocal, BackendDynamoDB)
+	}
+
+	c.DataDir = first(o.DataDir, get("CLOUDCHAIN_DATA_DIR"), expandHome(val("cloudchain", "data_dir"), get("HOME")))
+	if c.DataDir == "" {
+		switch {
+		case get("XDG_DATA_HOME") != "":
+			c.DataDir = filepath.Join(get("XDG_DATA_HOME"), "cloudchain")
+		case get("HOME") != "":
+			c.DataDir = filepath.Join(get("HOME"), ".local", "share", "cloudchain")
+		default:
+			if c.Backend == BackendLocal {
+				return nil, fmt.Errorf("%w: cannot find a data directory: HOME and XDG_DATA_HOME are unset (set CLOUDCHAIN_DATA_DIR or --data-dir)", ErrConfig)
+			}
+		}
+	}
+
+	c.Region = first(o.Region, get("AWS_REGION"), get("AWS_DEFAULT_REGION"), val("dynamo", "region_name"))
+	c.KMSRegion = first(val("kms", "region_name"), c.Region)
+	c.Profile = first(o.Profile, get("AWS_PROFILE"), val("aws", "profile"))
+	c.Table = first(o.Table, get("CLOUDCHAIN_TABLE"), val("dynamo", "tablename"), DefaultTable)
+	c.DynamoEndpoint = first(o.DynamoEndpoint, get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL"), val("dynamo", "endpoint_url"))
+	c.KMSEndpoint = first(o.KMSEndpoint, get("AWS_ENDPOINT_URL_KMS"), get("AWS_ENDPOINT_URL"), val("kms", "endpoint_url"))
+	c.KMSKey = first(o.KMSKey, get("CLOUDCHAIN_KMS_KEY"), val("IAMKMS", "keyalias"), DefaultKeyAlias)
+
+	var err error
+	if s := first(get("CLOUDCHAIN_HISTORY_DEPTH"), val("cloudchain", "history_depth")); s != "" {
+		if c.HistoryDepth, err = strconv.Atoi(s); err != nil || c.HistoryDepth < 0 || c.HistoryDepth > 1000 {
+			return nil, fmt.Errorf("%w: history_depth %q is not a whole number from 0 to 1000", ErrConfig, s)
+		}
+	}
+	if o.HistoryDepth != nil {
+		if *o.HistoryDepth < 0 || *o.HistoryDepth > 1000 {
+			return nil, fmt.Errorf("%w: --history-depth %d is not from 0 to 1000", ErrConfig, *o.HistoryDepth)
+		}
+		c.HistoryDepth = *o.HistoryDepth
+	}
+	if s := first(get("CLOUDCHAIN_LEGACY_WRITES"), val("cloudchain", "legacy_writes")); s != "" {
+		if c.LegacyWrites, err = strconv.ParseBool(s); err != nil {
+			return nil, fmt.Errorf("%w: legacy_writes %q is not true or false", ErrConfig, s)
+		}
+	}
+	if o.LegacyWrites != nil {
+		c.LegacyWrites = *o.LegacyWrites
+	}
+	if s := val("cloudchain", "author_lookup"); s != "" {
+		if c.AuthorLookup, err = strconv.ParseBool(s); err != nil {
+			return nil, fmt.Errorf("%w: author_lookup %q is not true or false", ErrConfig, s)
+		}
+	}
+	if s := val("cloudchain", "lock_timeout"); s != "" {
+		if c.LockTimeout, err = time.ParseDuration(s); err != nil || c.LockTimeout < 0 {
+			return nil, fmt.Errorf("%w: lock_timeout %q is not a duration such as 10s", ErrConfig, s)
+		}
+	}
+	if o.LockTimeout != nil {
+		c.LockTimeout = *o.LockTimeout
+	}
+	if c.LegacyWrites && c.Backend != BackendDynamoDB {
+		return nil, fmt.Errorf("%w: legacy_writes needs the dynamodb backend and a KMS key (the Python tool only read DynamoDB)", ErrConfig)
+	}
+	return c, nil
+}
+
+func checkKnown(path string, f *ini.File) error {
+	for _, sec := range f.Sections() {
+		name := sec.Name()
+		if name == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return fmt.Errorf("%w: %s: key %q is outside any section (known sections: %s)", ErrConfig, path, sec.Keys()[0].Name(), knownSections())
+			}
+			continue
+		}
+		keys, ok := known[name]
+		if !ok {
+			return fmt.Errorf("%w: %s: unknown section [%s] (known sections: %s)", ErrConfig, path, name, knownSections())
+		}
+		for _, k := range sec.Keys() {
+			if !slices.Contains(keys, k.Name()) {
+				return fmt.Errorf("%w: %s: unknown key %q in [%s] (known keys: %s)", ErrConfig, path, k.Name(), name, strings.Join(keys, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func knownSections() string {
+	var names []string
+	for k := range known {
+		names = append(names, "["+k+"]")
+	}
+	slices.Sort(names)
+	return strings.Join(names, " ")
+}
+
+func expandHome(p, home string) string {
+	if home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
+		return filepath.Join(home, p[1:])
+	}
+	return p
+}
+
+// LocalKeyPath is the embedded default's master key file.
+func (c *Config) LocalKeyPath() string { return filepath.Join(c.DataDir, "master.key") }
+
+// LocalStorePath is the embedded default's database file.
+func (c *Config) LocalStorePath() string { return filepath.Join(c.DataDir, "secrets.db") }
+
+// Describe says in one line where secrets are kept, for messages.
+func (c *Config) Describe() string {
+	if c.Backend == BackendLocal {
+		return "embedded store " + c.LocalStorePath()
+	}
+	where := c.Region
+	if c.DynamoEndpoint != "" {
+		where = c.DynamoEndpoint
+	}
+	return fmt.Sprintf("DynamoDB table %s (%s) with KMS key %s", c.Table, where, c.KMSKey)
+}

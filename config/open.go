@@ -1,0 +1,211 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/backend/bolt"
+	"github.com/cloudchain/cloudchain/backend/dynamodb"
+	"github.com/cloudchain/cloudchain/keys/awskms"
+	"github.com/cloudchain/cloudchain/keys/local"
+)
+
+// ErrNoRegion means no AWS region could be found for the DynamoDB backend.
+var ErrNoRegion = errors.New("no AWS region configured")
+
+// ErrNoCredentials means the AWS credential chain found no credentials.
+var ErrNoCredentials = errors.New("no AWS credentials found")
+
+// Open builds the Store the configuration describes. For the embedded default
+// it creates nothing until the first write (the key file is created on first
+// use). For DynamoDB it resolves region and credentials through the AWS SDK's
+// standard chain and reports a clear error when either is missing.
+func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
+	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth)}
+	switch c.Backend {
+	case BackendLocal:
+		keys, err := local.Open(c.LocalKeyPath())
+		if err != nil {
+			return nil, err
+		}
+		b, err := bolt.Open(c.LocalStorePath(), bolt.WithTimeout(c.LockTimeout))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, cloudchain.WithAuthor(localAuthor))
+		return cloudchain.New(b, keys, opts...), nil
+	case BackendDynamoDB:
+		clients, err := c.awsClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b := dynamodb.New(clients.dynamo, c.Table, dynamodb.WithRegion(c.Region))
+		keys := awskms.New(clients.kms, c.KMSKey)
+		if c.AuthorLookup {
+			opts = append(opts, cloudchain.WithAuthor(stsAuthor(clients.sts)))
+		} else {
+			opts = append(opts, cloudchain.WithAuthor(localAuthor))
+		}
+		opts = append(opts, cloudchain.WithLegacyWrites(c.LegacyWrites))
+		return cloudchain.New(b, keys, opts...), nil
+	}
+	return nil, fmt.Errorf("%w: unknown backend %q", ErrConfig, c.Backend)
+}
+
+func localAuthor(context.Context) (string, error) {
+	u, err := user.Current()
+	if err != nil {
+		return "", nil
+	}
+	return u.Username, nil
+}
+
+func stsAuthor(client *sts.Client) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return "", fmt.Errorf("sts:GetCallerIdentity: %w (set author_lookup = false in [cloudchain] to skip recording the AWS principal)", err)
+		}
+		return aws.ToString(out.Arn), nil
+	}
+}
+
+type awsClients struct {
+	cfg    aws.Config
+	dynamo *ddb.Client
+	kms    *kms.Client
+	sts    *sts.Client
+}
+
+func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
+	var loadOpts []func(*awsconfig.LoadOptions) error
+	if c.Region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(c.Region))
+	}
+	if c.Profile != "" {
+		loadOpts = append(loadOpts, awsconfig.WithSharedConfigProfile(c.Profile))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("%w: set region_name in the [dynamo] section of %s, AWS_REGION, or --region", ErrNoRegion, c.fileName())
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %v\nhint: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, run `aws sso login`, or run where an instance or task role is available", ErrNoCredentials, oneLine(err))
+	}
+	cl := &awsClients{cfg: cfg}
+	cl.dynamo = ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		if c.DynamoEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.DynamoEndpoint)
+		}
+	})
+	cl.kms = kms.NewFromConfig(cfg, func(o *kms.Options) {
+		if c.KMSRegion != "" {
+			o.Region = c.KMSRegion
+		}
+		if c.KMSEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.KMSEndpoint)
+		}
+	})
+	cl.sts = sts.NewFromConfig(cfg)
+	return cl, nil
+}
+
+func (c *Config) fileName() string {
+	if c.File != "" {
+		return c.File
+	}
+	return "~/.cchainrc"
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// SetupOptions tune Setup.
+type SetupOptions struct {
+	// CreateKey creates the KMS key and its alias (the configured KMSKey,
+	// which must then be an alias) if the alias does not exist yet.
+	CreateKey bool
+}
+
+// Setup creates what the configured store needs, and is idempotent: for the
+// embedded default, the data directory, master key and database; for
+// DynamoDB, the table (on-demand, with point-in-time recovery where the server
+// supports it) and, with CreateKey, a KMS key and alias. It returns one line
+// per step for the user.
+func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
+	var report []string
+	switch c.Backend {
+	case BackendLocal:
+		if o.CreateKey {
+			return nil, fmt.Errorf("%w: --create-key is for KMS; the embedded store creates its own key", ErrConfig)
+		}
+		keys, created, err := local.Create(c.LocalKeyPath())
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			report = append(report, fmt.Sprintf("created master key %s (%s)", c.LocalKeyPath(), keys.KeyID()))
+		} else {
+			report = append(report, fmt.Sprintf("master key %s exists (%s)", c.LocalKeyPath(), keys.KeyID()))
+		}
+		b, err := bolt.Open(c.LocalStorePath(), bolt.WithTimeout(c.LockTimeout))
+		if err != nil {
+			return nil, err
+		}
+		created, err = b.Init(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			report = append(report, "created store "+c.LocalStorePath())
+		} else {
+			report = append(report, "store "+c.LocalStorePath()+" exists")
+		}
+		return report, nil
+	case BackendDynamoDB:
+		clients, err := c.awsClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := dynamodb.CreateTable(ctx, clients.dynamo, c.Table)
+		if err != nil {
+			return nil, err
+		}
+		if res.Created {
+			report = append(report, fmt.Sprintf("created table %s (on-demand billing)", c.Table))
+		} else {
+			report = append(report, fmt.Sprintf("table %s exists with the right key schema", c.Table))
+		}
+		if res.Note != "" {
+			report = append(report, res.Note)
+		} else {
+			report = append(report, "point-in-time recovery is enabled")
+		}
+		if o.CreateKey {
+			if !strings.HasPrefix(c.KMSKey, "alias/") {
+				return report, fmt.Errorf("%w: --create-key needs the key to be named by an alias such as alias/cloudchain, not %q", ErrConfig, c.KMSKey)
+			}
+			arn, err := awskms.CreateKey(ctx, clients.kms, c.KMSKey, "cloudchain secrets")
+			if err != nil {
+				return report, err
+			}
+			report = append(report, fmt.Sprintf("KMS key %s is %s", c.KMSKey, arn))
+		}
+		return report, nil
+	}
+	return nil, fmt.Errorf("%w: unknown backend %q", ErrConfig, c.Backend)
+}
