@@ -1,0 +1,482 @@
+// Package bolt implements cloudchain's embedded backend: a single bbolt
+// database file on the local disk. It is the default backend, and needs no
+// server and no cloud account.
+//
+// # Locking
+//
+// The backend opens the database file for each operation and closes it
+// before the operation returns, so no process holds the file longer than one
+// operation: a long-lived Store in a library user never blocks a cchain
+// command. Reads open the file read-only under a shared lock; writes open
+// it read-write under an exclusive lock. A process that cannot take the lock
+// within the lock timeout (WithTimeout, default 10s) gets an error wrapping
+// cloudchain.ErrLocked. Writes from one Backend value are also serialised
+// in-process, so goroutines do not poll the file lock against each other.
+//
+// Reading a file that does not exist yet is not an error: Load reports
+// cloudchain.ErrNotFound and listings are empty, and the file is not
+// created. The first write creates the file with mode 0600, and its
+// directory with mode 0700.
+//
+// Callbacks given to Services and Items run after the file is closed, so
+// they may call back into the backend, including to write.
+//
+// # Layout
+//
+// The bucket "secrets" maps service + "\x00" + user to an encoded item.
+// Service and user names have no control characters (see
+// cloudchain.ValidateID), so the separator is unambiguous and the users of a
+// service are one contiguous key range. An encoded item is
+//
+//	"CCI1" || uvarint(n) || n × (uvarint(len) || record)
+//
+// where each record is a cloudchain.Record in its MarshalBinary encoding,
+// newest first. The bucket "meta" holds the layout version under "layout";
+// a file with a newer layout is refused with cloudchain.ErrUnsupported
+// rather than misread.
+//
+// # Consistency
+//
+// Save and Remove compare the stored item's current version with the
+// version the caller read and write in the same bbolt transaction, so
+// concurrent writers, in this process or others, never lose an update.
+// bbolt syncs every transaction to disk before it commits, so a crash at any
+// point leaves either the old or the new item.
+//
+// # Limits
+//
+// A single encoded record may be at most MaxRecordSize bytes, the most a
+// record decoder accepts for one field. A larger current record is refused
+// with cloudchain.ErrTooLarge; the oldest history is dropped to keep an item
+// within MaxItemSize.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cloudchain/cloudchain"
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+var _ cloudchain.Backend = (*Backend)(nil)
+
+// DefaultTimeout is how long an operation waits for the file lock unless
+// WithTimeout says otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// Limits on what the backend stores.
+const (
+	// MaxRecordSize is the largest encoded record the backend writes.
+	MaxRecordSize = 16 << 20
+	// MaxItemSize is the largest encoded item the backend writes; older
+	// history is dropped to stay within it.
+	MaxItemSize = 64 << 20
+)
+
+// LayoutVersion is the version of the database layout this package writes.
+const LayoutVersion = 1
+
+var (
+	secretsBucket = []byte("secrets")
+	metaBucket    = []byte("meta")
+	layoutKey     = []byte("layout")
+)
+
+const itemMagic = "CCI1"
+
+// An Option configures a Backend.
+type Option func(*Backend)
+
+// WithTimeout sets how long an operation waits for another process to
+// release the file lock before it fails with cloudchain.ErrLocked. Zero or
+// less means one attempt with no waiting.
+func WithTimeout(d time.Duration) Option {
+	return func(b *Backend) { b.timeout = d }
+}
+
+// Backend is a cloudchain.Backend over a bbolt file. It holds no open file
+// between operations and is safe for concurrent use.
+type Backend struct {
+	path    string
+	timeout time.Duration
+	// writeMu serialises this value's writers, so that they queue in
+	// process instead of polling the file lock.
+	writeMu chan struct{}
+}
+
+// Open returns a backend over the bbolt file at path. It does not open or
+// create the file; every operation does, as the package doc describes.
+func Open(path string, opts ...Option) (*Backend, error) {
+	if path == "" {
+		return nil, errors.New("bolt backend: empty path")
+	}
+	b := &Backend{path: path, timeout: DefaultTimeout, writeMu: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
+}
+
+// DefaultPath returns the database file's path in the cloudchain data
+// directory dataDir (for example $XDG_DATA_HOME/cloudchain). The package
+// reads no environment variables; the caller resolves dataDir.
+func DefaultPath(dataDir string) string {
+	return filepath.Join(dataDir, "secrets.db")
+}
+
+// Path returns the database file's path.
+func (b *Backend) Path() string { return b.path }
+
+// lockTimeout is the lock wait for one operation: the configured timeout,
+// cut short by the context's deadline.
+func (b *Backend) lockTimeout(ctx context.Context) time.Duration {
+	t := b.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < t {
+			t = left
+		}
+	}
+	if t <= 0 {
+		// bbolt waits forever on 0; any duration under its 50ms retry
+		// interval means a single attempt.
+		t = time.Nanosecond
+	}
+	return t
+}
+
+func (b *Backend) lockedError(waited time.Duration) error {
+	return fmt.Errorf("%w: another cchain process holds %s (waited %v)", cloudchain.ErrLocked, b.path, waited)
+}
+
+// view runs fn in a read-only transaction. It reports found=false, without
+// calling fn, when the file does not exist or was never initialised.
+func (b *Backend) view(ctx context.Context, fn func(tx *bbolt.Tx) error) (found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if fi, err := os.Stat(b.path); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return false, nil
+	}
+	timeout := b.lockTimeout(ctx)
+	db, err := bbolt.Open(b.path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		if errors.Is(err, berrors.ErrTimeout) {
+			return false, b.lockedError(timeout)
+		}
+		// A writer may have created the file but not yet initialised it
+		// when we took the shared lock.
+		if fi, serr := os.Stat(b.path); serr == nil && fi.Size() == 0 {
+			return false, nil
+		}
+		return false, fmt.Errorf("opening %s: %w", b.path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		if err := checkLayout(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return true, err
+}
+
+// update runs fn in a read-write transaction, creating the file if needed.
+func (b *Backend) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	timeout := b.lockTimeout(ctx)
+	timer := time.NewTimer(timeout)
+	select {
+	case b.writeMu <- struct{}{}:
+		timer.Stop()
+	case <-timer.C:
+		return fmt.Errorf("%w: %s is busy with other writes in this process (waited %v)", cloudchain.ErrLocked, b.path, timeout)
+	case <-ctx.Done():
+		timer.Stop()
+		return ctx.Err()
+	}
+	defer func() { <-b.writeMu }()
+	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
+		return fmt.Errorf("creating directory for %s: %w", b.path, err)
+	}
+	timeout = b.lockTimeout(ctx)
+	db, err := bbolt.Open(b.path, 0o600, &bbolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return b.lockedError(timeout)
+		}
+		return fmt.Errorf("opening %s: %w", b.path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := checkLayout(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing %s: %w", b.path, cerr)
+	}
+	return err
+}
+
+// checkLayout refuses a file written with a layout this package does not
+// know, and records the layout version in a writable file that has none.
+func checkLayout(tx *bbolt.Tx) error {
+	if m := tx.Bucket(metaBucket); m != nil {
+		v := m.Get(layoutKey)
+		n, k := binary.Uvarint(v)
+		if k <= 0 || len(v) != k {
+			return fmt.Errorf("%w: layout version in meta bucket is unreadable", cloudchain.ErrMalformed)
+		}
+		if n != LayoutVersion {
+			return fmt.Errorf("%w: database layout version %d is not known (written by a newer cchain?)", cloudchain.ErrUnsupported, n)
+		}
+		return nil
+	}
+	if !tx.Writable() {
+		return nil
+	}
+	m, err := tx.CreateBucket(metaBucket)
+	if err != nil {
+		return fmt.Errorf("creating meta bucket: %w", err)
+	}
+	return m.Put(layoutKey, binary.AppendUvarint(nil, LayoutVersion))
+}
+
+func itemKey(service, user string) []byte {
+	k := make([]byte, 0, len(service)+1+len(user))
+	k = append(k, service...)
+	k = append(k, 0)
+	return append(k, user...)
+}
+
+func checkID(service, user string) error {
+	if service == "" || user == "" || strings.IndexByte(service, 0) >= 0 || strings.IndexByte(user, 0) >= 0 {
+		return fmt.Errorf("%w: service and user must be non-empty and free of NUL bytes", cloudchain.ErrInvalidID)
+	}
+	return nil
+}
+
+// Load returns the item for (service, user) with its whole history, or an
+// error wrapping cloudchain.ErrNotFound.
+func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.Item, error) {
+	if err := checkID(service, user); err != nil {
+		return nil, err
+	}
+	var it *cloudchain.Item
+	_, err := b.view(ctx, func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(secretsBucket)
+		if bk == nil {
+			return nil
+		}
+		v := bk.Get(itemKey(service, user))
+		if v == nil {
+			return nil
+		}
+		var err error
+		it, err = decodeItem(service, user, v, true)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading %s/%s: %w", service, user, err)
+	}
+	if it == nil {
+		return nil, fmt.Errorf("%s/%s: %w", service, user, cloudchain.ErrNotFound)
+	}
+	return it, nil
+}
+
+// Save replaces prev with next if the stored item's current version is
+// still prev's (prev nil: the item must not exist). Otherwise it writes
+// nothing and returns a *cloudchain.VersionConflictError. When the encoded
+// item would exceed MaxItemSize it drops the oldest history of next
+// (modifying next.Records); if the current record alone exceeds
+// MaxRecordSize it returns an error wrapping cloudchain.ErrTooLarge.
+func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+	if next == nil || len(next.Records) == 0 {
+		return errors.New("bolt backend: Save needs an item with at least one record")
+	}
+	service, user := next.Service, next.User
+	if err := checkID(service, user); err != nil {
+		return err
+	}
+	if prev != nil && (prev.Service != service || prev.User != user) {
+		return fmt.Errorf("bolt backend: Save of %s/%s given the previous item of %s/%s", service, user, prev.Service, prev.User)
+	}
+	value, kept, err := encodeItem(next.Records)
+	if err != nil {
+		return fmt.Errorf("saving %s/%s: %w", service, user, err)
+	}
+	want := prev.Version()
+	key := itemKey(service, user)
+	err = b.update(ctx, func(tx *bbolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists(secretsBucket)
+		if err != nil {
+			return err
+		}
+		cur, err := storedVersion(bk.Get(key))
+		if err != nil {
+			return err
+		}
+		if cur != want {
+			return &cloudchain.VersionConflictError{Service: service, User: user, Expected: want, Current: cur}
+		}
+		return bk.Put(key, value)
+	})
+	if err != nil {
+		var vc *cloudchain.VersionConflictError
+		if errors.As(err, &vc) {
+			return err
+		}
+		return fmt.Errorf("saving %s/%s: %w", service, user, err)
+	}
+	next.Records = next.Records[:kept]
+	return nil
+}
+
+// Remove deletes prev and its history if the stored item's current version
+// is still prev's, and returns a *cloudchain.VersionConflictError otherwise.
+func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
+	if prev == nil {
+		return errors.New("bolt backend: Remove needs the item to remove")
+	}
+	service, user := prev.Service, prev.User
+	if err := checkID(service, user); err != nil {
+		return err
+	}
+	want := prev.Version()
+	key := itemKey(service, user)
+	conflict := func(cur int64) error {
+		return &cloudchain.VersionConflictError{Service: service, User: user, Expected: want, Current: cur}
+	}
+	// Removing from a store that does not exist must not create it.
+	if _, err := os.Stat(b.path); errors.Is(err, fs.ErrNotExist) {
+		if want == 0 {
+			return nil
+		}
+		return conflict(0)
+	}
+	err := b.update(ctx, func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(secretsBucket)
+		var v []byte
+		if bk != nil {
+			v = bk.Get(key)
+		}
+		cur, err := storedVersion(v)
+		if err != nil {
+			return err
+		}
+		if cur != want {
+			return conflict(cur)
+		}
+		if v == nil {
+			return nil
+		}
+		return bk.Delete(key)
+	})
+	if err != nil {
+		var vc *cloudchain.VersionConflictError
+		if errors.As(err, &vc) {
+			return err
+		}
+		return fmt.Errorf("removing %s/%s: %w", service, user, err)
+	}
+	return nil
+}
+
+// Services calls fn for each service with at least one item, in ascending
+// byte order. fn runs after the file is closed.
+func (b *Backend) Services(ctx context.Context, fn func(service string) error) error {
+	var services []string
+	_, err := b.view(ctx, func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(secretsBucket)
+		if bk == nil {
+			return nil
+		}
+		c := bk.Cursor()
+		for k, _ := c.First(); k != nil; {
+			i := indexNUL(k)
+			if i <= 0 {
+				return fmt.Errorf("%w: key %q has no service", cloudchain.ErrMalformed, k)
+			}
+			services = append(services, string(k[:i]))
+			// Jump past every user of this service.
+			seek := append(k[:i:i], 1)
+			k, _ = c.Seek(seek)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("listing services: %w", err)
+	}
+	for _, s := range services {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Items calls fn for each item of service in ascending byte order of user.
+// With history false, each item carries only its current record. fn runs
+// after the file is closed.
+func (b *Backend) Items(ctx context.Context, service string, history bool, fn func(*cloudchain.Item) error) error {
+	if err := checkID(service, "-"); err != nil {
+		return err
+	}
+	var items []*cloudchain.Item
+	prefix := append([]byte(service), 0)
+	_, err := b.view(ctx, func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(secretsBucket)
+		if bk == nil {
+			return nil
+		}
+		c := bk.Cursor()
+		for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+			user := string(k[len(prefix):])
+			it, err := decodeItem(service, user, v, history)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", service, user, err)
+			}
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", service, err)
+	}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func indexNUL(k []byte) int {
+	for i, c := range k {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,474 @@
+// Package local implements cloudchain's local key provider: a 256-bit master
+// key kept in a file on the user's machine. It is the key provider of the
+// embedded default store, which needs no cloud account.
+//
+// # Key file
+//
+// The key file is a small text file of two lines:
+//
+//	cloudchain-local-key v1
+//	<the 32-byte master key in standard base64>
+//
+// The header line makes a wrong file recognisable: a file that is not in
+// this format is refused with an error wrapping ErrBadKeyFile and is never
+// replaced or modified.
+//
+// The file must not be accessible by group or others. Like ssh with a private
+// key, Load and Open refuse a key file with any group or other permission bit
+// set, with an error wrapping ErrKeyPermissions that tells the user how to
+// fix it.
+//
+// # Key creation
+//
+// Open and Create generate the key file when it does not exist yet. The
+// directory is created with mode 0700 if missing. The key is written to a
+// temporary file (mode 0600) in the same directory, synced, and then linked
+// to its final name, which fails if that name exists. A key file is
+// therefore never seen half-written, an existing key file is never
+// replaced, and when several processes create the key at the same time
+// exactly one key wins and every process ends up using it.
+//
+// # Key id
+//
+// A key is named "local:" followed by the first 16 hex digits of the SHA-256
+// hash of a domain-separation string and the key. The id is recorded with
+// every wrapped data key, so a record made under another local key is
+// reported as cloudchain.ErrWrongKey before any decryption is attempted.
+//
+// # Wrapped data keys
+//
+// GenerateDataKey returns 32 random bytes and the same bytes sealed with
+// AES-256-GCM under the master key, with a random 96-bit nonce. The
+// associated data is a domain-separation string followed by the canonical
+// encoding of the encryption context (entries sorted by key, each key and
+// value length-prefixed), so a wrapped key only unwraps with the context it
+// was made with. A wrapped key is
+//
+//	version (1 byte, 1) || nonce (12 bytes) || sealed key and tag (48 bytes)
+//
+// # Backwards compatibility
+//
+// The key file format, the key id and the wrapped-key format are stable:
+// every later release reads keys and wrapped keys written by this one.
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/cloudchain/cloudchain"
+)
+
+var _ cloudchain.KeyProvider = (*Provider)(nil)
+
+// Header is the first line of every key file.
+const Header = "cloudchain-local-key v1"
+
+// KeySize is the size of the master key and of the data keys, in bytes.
+const KeySize = 32
+
+// WrappedSize is the size of a wrapped data key, in bytes (61).
+const WrappedSize = 1 + nonceSize + KeySize + tagSize
+
+const (
+	wrapVersion = 1
+	nonceSize   = 12
+	tagSize     = 16
+	keyIDDomain = "cloudchain local key id v1\x00"
+	wrapDomain  = "cloudchain local wrap v1\x00"
+	// maxKeyFile bounds how much of a key file is read: a real one is about
+	// 70 bytes, and anything much bigger is not a key file.
+	maxKeyFile = 4096
+)
+
+// ErrKeyPermissions means the key file can be accessed by users other than
+// its owner. The error wrapping it names the file and the command that fixes
+// it.
+var ErrKeyPermissions = errors.New("key file permissions are too open")
+
+// ErrBadKeyFile means a file is not a cloudchain local key file, or is
+// damaged. Such a file is never replaced.
+var ErrBadKeyFile = errors.New("not a valid cloudchain local key file")
+
+// ErrClosed means the provider was used after Close.
+var ErrClosed = errors.New("local key provider is closed")
+
+// PermissionsError reports a key file whose permissions are too open. It
+// wraps ErrKeyPermissions. Its message is like ssh's:
+//
+//	permissions 0644 for '/home/me/.local/share/cloudchain/master.key' are too open; run: chmod 600 /home/me/.local/share/cloudchain/master.key
+type PermissionsError struct {
+	Path string
+	Perm fs.FileMode
+}
+
+func (e *PermissionsError) Error() string {
+	return fmt.Sprintf("permissions %04o for '%s' are too open; run: chmod 600 %s", uint32(e.Perm), e.Path, e.Path)
+}
+
+// Unwrap returns ErrKeyPermissions.
+func (e *PermissionsError) Unwrap() error { return ErrKeyPermissions }
+
+// An Option configures a Provider.
+type Option func(*config)
+
+type config struct {
+	rand io.Reader
+}
+
+// WithRand sets the source of randomness for the master key (when it is
+// generated), data keys and nonces. The default is crypto/rand. The reader
+// must be safe for concurrent use if the provider is.
+func WithRand(r io.Reader) Option {
+	return func(c *config) { c.rand = r }
+}
+
+func newConfig(opts []Option) config {
+	c := config{rand: rand.Reader}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Provider is a cloudchain.KeyProvider that wraps data keys under a local
+// master key. It is safe for concurrent use.
+type Provider struct {
+	rand  io.Reader
+	id    string
+	path  string
+	mu    sync.RWMutex
+	key   []byte // nil after Close
+	aead  cipher.AEAD
+	close sync.Once
+}
+
+// DefaultPath returns the key file's path in the cloudchain data directory
+// dataDir (for example $XDG_DATA_HOME/cloudchain). The package reads no
+// environment variables; the caller resolves dataDir.
+func DefaultPath(dataDir string) string {
+	return filepath.Join(dataDir, "master.key")
+}
+
+// New returns a provider for the 32-byte master key. It copies key. The
+// provider has no file; Path returns "".
+func New(key []byte, opts ...Option) (*Provider, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("local key provider: master key is %d bytes, want %d", len(key), KeySize)
+	}
+	c := newConfig(opts)
+	k := slices.Clone(key)
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, fmt.Errorf("local key provider: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("local key provider: %w", err)
+	}
+	return &Provider{rand: c.rand, id: KeyIDOf(k), key: k, aead: aead}, nil
+}
+
+// KeyIDOf returns the key id of a master key: "local:" and the first 16 hex
+// digits of SHA-256 over a domain-separation string and the key.
+func KeyIDOf(key []byte) string {
+	h := sha256.New()
+	h.Write([]byte(keyIDDomain))
+	h.Write(key)
+	return "local:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Load reads the key file at path. It does not create it: a missing file
+// gives an error wrapping fs.ErrNotExist. A file with group or other
+// permission bits gives an error wrapping ErrKeyPermissions, and a file not in
+// the key file format an error wrapping ErrBadKeyFile.
+func Load(path string, opts ...Option) (*Provider, error) {
+	key, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer cloudchain.Zero(key)
+	p, err := New(key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.path = path
+	return p, nil
+}
+
+// Open loads the key file at path, generating it first if it does not exist
+// (see Create). It is what the embedded default uses on every run.
+func Open(path string, opts ...Option) (*Provider, error) {
+	p, _, err := Create(path, opts...)
+	return p, err
+}
+
+// Create makes sure the key file at path exists, generating a new random
+// master key if it does not, and returns a provider for the key in the file.
+// created reports whether this call wrote the file. An existing file is never
+// modified: it is loaded as Load does, with the same errors. `cchain setup`
+// uses Create to report what it did.
+func Create(path string, opts ...Option) (p *Provider, created bool, err error) {
+	p, err = Load(path, opts...)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return p, false, err
+	}
+	c := newConfig(opts)
+	key := make([]byte, KeySize)
+	defer cloudchain.Zero(key)
+	if _, err := io.ReadFull(c.rand, key); err != nil {
+		return nil, false, fmt.Errorf("generating local master key: %w", err)
+	}
+	created, err = writeKeyFile(path, key)
+	if err != nil {
+		return nil, false, err
+	}
+	if !created {
+		// Another process won the race; use its key.
+		p, err = Load(path, opts...)
+		return p, false, err
+	}
+	p, err = New(key, opts...)
+	if err != nil {
+		return nil, false, err
+	}
+	p.path = path
+	return p, true, nil
+}
+
+// readKeyFile reads and checks a key file. The permission check uses the
+// open file, so the file checked is the file read.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading local key file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading local key file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadKeyFile, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &PermissionsError{Path: path, Perm: perm}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading local key file %s: %w", path, err)
+	}
+	defer cloudchain.Zero(data)
+	key, err := parseKeyFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
+	}
+	return key, nil
+}
+
+// parseKeyFile parses the key file format. Its errors never include the
+// file's content.
+func parseKeyFile(data []byte) ([]byte, error) {
+	if len(data) > maxKeyFile {
+		return nil, errors.New("file is too large")
+	}
+	header, rest, ok := bytes.Cut(data, []byte("\n"))
+	if !ok || string(bytes.TrimSuffix(header, []byte("\r"))) != Header {
+		return nil, fmt.Errorf("first line is not %q", Header)
+	}
+	line, rest, _ := bytes.Cut(rest, []byte("\n"))
+	line = bytes.TrimSpace(line)
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("unexpected content after the key line")
+	}
+	key := make([]byte, base64.StdEncoding.DecodedLen(len(line)))
+	n, err := base64.StdEncoding.Decode(key, line)
+	if err != nil || n != KeySize {
+		cloudchain.Zero(key)
+		return nil, fmt.Errorf("key line is not %d bytes in base64", KeySize)
+	}
+	return key[:KeySize], nil
+}
+
+func formatKeyFile(key []byte) []byte {
+	b := make([]byte, 0, len(Header)+1+base64.StdEncoding.EncodedLen(len(key))+1)
+	b = append(b, Header...)
+	b = append(b, '\n')
+	b = base64.StdEncoding.AppendEncode(b, key)
+	return append(b, '\n')
+}
+
+// writeKeyFile writes key to path atomically and without replacing an
+// existing file. It reports false, and no error, if path already exists.
+func writeKeyFile(path string, key []byte) (created bool, err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("creating key directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("creating local key file: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // after a successful link this only drops the temporary name
+	data := formatKeyFile(key)
+	defer cloudchain.Zero(data)
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("creating local key file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("writing local key file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("writing local key file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("writing local key file: %w", err)
+	}
+	// link, unlike rename, fails if the target exists: of several racing
+	// creators exactly one wins, and the others load the winner's key.
+	if err := os.Link(tmpName, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("creating local key file %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return true, fmt.Errorf("writing local key file: %w", err)
+	}
+	return true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Path returns the key file's path, or "" for a provider made by New.
+func (p *Provider) Path() string { return p.path }
+
+// KeyID returns the id of the master key, "local:" and 16 hex digits.
+func (p *Provider) KeyID() string { return p.id }
+
+// Close clears the master key from memory. The provider cannot be used
+// afterwards: its methods return an error wrapping ErrClosed.
+func (p *Provider) Close() error {
+	p.close.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		cloudchain.Zero(p.key)
+		p.key, p.aead = nil, nil
+	})
+	return nil
+}
+
+// GenerateDataKey returns a fresh random 256-bit data key and the same key
+// wrapped under the master key with encCtx bound to it. The caller clears
+// the returned Plaintext after use.
+func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string) (*cloudchain.DataKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// One allocation holds the plaintext key, and a second the wrapped key.
+	plain := make([]byte, KeySize)
+	wrapped := make([]byte, 1+nonceSize, WrappedSize)
+	wrapped[0] = wrapVersion
+	if _, err := io.ReadFull(p.rand, plain); err != nil {
+		return nil, fmt.Errorf("generating data key: %w", err)
+	}
+	if _, err := io.ReadFull(p.rand, wrapped[1:1+nonceSize]); err != nil {
+		cloudchain.Zero(plain)
+		return nil, fmt.Errorf("generating nonce: %w", err)
+	}
+	var buf [96]byte
+	ad := appendAD(buf[:0], encCtx)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.aead == nil {
+		cloudchain.Zero(plain)
+		return nil, ErrClosed
+	}
+	wrapped = p.aead.Seal(wrapped, wrapped[1:1+nonceSize], plain, ad)
+	return &cloudchain.DataKey{Plaintext: plain, Wrapped: wrapped, KeyID: p.id}, nil
+}
+
+// Decrypt unwraps a data key made by GenerateDataKey. It returns a
+// *cloudchain.WrongKeyError (wrapping cloudchain.ErrWrongKey) if keyID is not
+// this provider's key id, without attempting decryption, and an error
+// wrapping cloudchain.ErrAuthentication if wrapped is damaged, has the wrong
+// size, or was made with another encryption context.
+func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if keyID != p.id {
+		return nil, &cloudchain.WrongKeyError{RecordKey: keyID, ProviderKey: p.id}
+	}
+	if len(wrapped) != WrappedSize {
+		return nil, fmt.Errorf("unwrapping data key: %w (wrapped key is %d bytes, want %d)", cloudchain.ErrAuthentication, len(wrapped), WrappedSize)
+	}
+	if wrapped[0] != wrapVersion {
+		return nil, fmt.Errorf("unwrapping data key: %w (unknown wrapped key version %d)", cloudchain.ErrAuthentication, wrapped[0])
+	}
+	var buf [96]byte
+	ad := appendAD(buf[:0], encCtx)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.aead == nil {
+		return nil, ErrClosed
+	}
+	plain, err := p.aead.Open(make([]byte, 0, KeySize), wrapped[1:1+nonceSize], wrapped[1+nonceSize:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("unwrapping data key: %w", cloudchain.ErrAuthentication)
+	}
+	return plain, nil
+}
+
+// appendAD appends the associated data of a wrapped key: the domain string
+// and the canonical encoding of encCtx.
+func appendAD(b []byte, encCtx map[string]string) []byte {
+	b = append(b, wrapDomain...)
+	b = binary.AppendUvarint(b, uint64(len(encCtx)))
+	appendField := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	switch len(encCtx) {
+	case 0:
+	case 1:
+		// The common case (ServiceContext) needs no sorting or allocation.
+		for k, v := range encCtx {
+			appendField(k)
+			appendField(v)
+		}
+	default:
+		for _, k := range slices.Sorted(maps.Keys(encCtx)) {
+			appendField(k)
+			appendField(encCtx[k])
+		}
+	}
+	return b
+}
