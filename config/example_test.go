@@ -1,0 +1,42 @@
+package config_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/cloudchain/cloudchain/config"
+)
+
+// A store opened from a configuration, used as the Python module was.
+func ExampleConfig_Open() {
+	dir, err := os.MkdirTemp("", "cchain-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// The CLI passes os.LookupEnv; here the environment is a map.
+	env := map[string]string{"HOME": dir}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.Overrides{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	store, err := cfg.Open(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	if err := store.SaveCreds(ctx, "db", "alice", "hunter2"); err != nil {
+		log.Fatal(err)
+	}
+	secret, err := store.ReadCreds(ctx, "db", "alice")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.Backend, secret)
+	// Output: local hunter2
+}
