@@ -1,0 +1,445 @@
+// Package dynalitetest runs dynalite, a DynamoDB-compatible server, for
+// integration tests, and builds real AWS SDK clients that talk to it.
+//
+// # The server
+//
+// One dynalite process serves a whole test binary. It is started on first use
+// by Start from <repo root>/node_modules/.bin/dynalite (install it with
+// `npm ci` at the repo root), in memory, on a free loopback port, with table
+// state changes made instant. Use Main in TestMain to stop it when the tests
+// end; on Linux it also dies with the test binary if Main is not used.
+//
+// If CLOUDCHAIN_DYNAMODB_ENDPOINT is set, Start returns it and starts nothing,
+// so the same tests can run against any DynamoDB-compatible server.
+//
+// If dynalite is not installed, tests that need it are skipped, except when
+// the CI environment variable is set: CI must never skip them silently, so
+// they fail.
+//
+// # Independence
+//
+// Every test should use its own table: TableName gives a fresh name, and
+// NewTable creates a table with cloudchain's key schema.
+//
+// # Counting requests
+//
+// NewCountingClient returns a client together with a Counter that counts the
+// HTTP requests it sends, per DynamoDB operation, retries included, so tests
+// can assert the request budget of an operation exactly.
+package dynalitetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// EndpointEnv names the environment variable that points the tests at an
+// already running DynamoDB-compatible server instead of starting dynalite.
+const EndpointEnv = "CLOUDCHAIN_DYNAMODB_ENDPOINT"
+
+// Region is the region of the clients built by NewClient.
+const Region = "us-east-1"
+
+// The shared server of this test binary. A test helper is the one place
+// where package state is the point: one server per binary.
+var server struct {
+	mu       sync.Mutex
+	started  bool
+	endpoint string
+	err      error
+	missing  bool // dynalite is not installed
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logs     *lockedBuffer
+}
+
+// Main runs the package's tests and then stops the shared dynalite server,
+// if one was started. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { dynalitetest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop kills the shared dynalite server, if one was started, and waits for
+// it to exit. Main calls it; later calls to Start fail.
+func Stop() {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if server.cmd != nil && server.cmd.Process != nil {
+		_ = server.cmd.Process.Kill()
+		<-server.exited
+		server.cmd = nil
+	}
+	if server.err == nil {
+		server.err = errors.New("dynalitetest: the server was stopped")
+	}
+	server.started = true
+}
+
+// Start returns the endpoint URL of the shared DynamoDB-compatible server,
+// starting dynalite on first use. It skips the test if dynalite is not
+// installed (fails it instead when CI is set), and fails it if the server
+// cannot be started.
+func Start(tb testing.TB) string {
+	tb.Helper()
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		return ep
+	}
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if !server.started {
+		server.started = true
+		server.endpoint, server.missing, server.err = start()
+	}
+	if server.err != nil {
+		if server.missing && os.Getenv("CI") == "" {
+			tb.Skipf("dynalitetest: %v\nhint: run `npm ci` at the repo root to install it (or set %s)", server.err, EndpointEnv)
+		}
+		tb.Fatalf("dynalitetest: %v", server.err)
+	}
+	return server.endpoint
+}
+
+// Binary returns the path of the dynalite executable under the repo root's
+// node_modules, or an error if it is not installed there.
+func Binary() (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, "node_modules", ".bin", "dynalite")
+	if _, err := os.Stat(bin); err != nil {
+		return bin, fmt.Errorf("dynalite is not installed: %w", err)
+	}
+	return bin, nil
+}
+
+// repoRoot walks up from the working directory (the package directory under
+// go test) to the directory holding go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repo root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// start runs dynalite on a free port, retrying with another port when the
+// one picked was taken in between (dynalite's --port 0 does not work).
+func start() (endpoint string, missing bool, err error) {
+	bin, err := Binary()
+	if err != nil {
+		return "", true, err
+	}
+	const tries = 5
+	var errs []error
+	for range tries {
+		endpoint, err := startOnce(bin)
+		if err == nil {
+			return endpoint, false, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", false, fmt.Errorf("starting dynalite failed %d times: %w", tries, errors.Join(errs...))
+}
+
+func startOnce(bin string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin,
+		"--host", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--createTableMs", "0",
+		"--deleteTableMs", "0",
+		"--updateTableMs", "0",
+	)
+	logs := &lockedBuffer{}
+	cmd.Stdout = logs
+	cmd.Stderr = logs
+	setDeathSignal(cmd)
+	exited := make(chan struct{})
+	started := make(chan error)
+	go func() {
+		// The kernel sends the death signal when the thread that started
+		// the child exits, and the Go runtime ends a locked thread when its
+		// goroutine returns: so start and wait on one locked thread, which
+		// then lives exactly as long as dynalite.
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
+		close(exited)
+	}()
+	if err := <-started; err != nil {
+		return "", fmt.Errorf("running %s: %w", bin, err)
+	}
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := waitReady(endpoint, exited); err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return "", fmt.Errorf("dynalite on port %d: %w; its output:\n%s", port, err, logs.String())
+	}
+	server.cmd, server.exited, server.logs = cmd, exited, logs
+	return endpoint, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady polls dynalite's health check until it answers. A server that
+// answers while our process has exited is someone else's (the port was
+// taken), which counts as a failure.
+func waitReady(endpoint string, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return errors.New("it exited during start-up")
+		default:
+		}
+		resp, err := client.Get(endpoint + "/")
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && bytes.HasPrefix(body, []byte("healthy")) {
+				select {
+				case <-exited:
+					return errors.New("it exited during start-up")
+				case <-time.After(50 * time.Millisecond):
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within 20s (last error: %v)", err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// NewClient returns a real DynamoDB SDK client for endpoint, with static fake
+// credentials and region us-east-1. It never reads the environment, the
+// shared config files or the instance metadata service.
+func NewClient(tb testing.TB, endpoint string) *dynamodb.Client {
+	tb.Helper()
+	c, _ := NewCountingClient(tb, endpoint)
+	return c
+}
+
+// NewCountingClient is NewClient, and also returns a Counter of the HTTP
+// requests the client sends.
+func NewCountingClient(tb testing.TB, endpoint string) (*dynamodb.Client, *Counter) {
+	tb.Helper()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil // loopback only: never go through a proxy from the environment
+	tb.Cleanup(transport.CloseIdleConnections)
+	counter := &Counter{base: transport, counts: map[string]int{}}
+	client := dynamodb.New(dynamodb.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDCLOUDCHAINTEST", "cloudchain-test-secret", ""),
+		HTTPClient:   &http.Client{Transport: counter, Timeout: 30 * time.Second},
+	})
+	return client, counter
+}
+
+// Counter counts the HTTP requests of a client per DynamoDB operation (the
+// part of X-Amz-Target after the dot, such as "GetItem"). Each retry counts
+// as a request. It is safe for concurrent use.
+type Counter struct {
+	base   http.RoundTripper
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// RoundTrip counts req and sends it.
+func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
+	op := req.Header.Get("X-Amz-Target")
+	if i := strings.LastIndexByte(op, '.'); i >= 0 {
+		op = op[i+1:]
+	}
+	if op == "" {
+		op = req.Method + " " + req.URL.Path
+	}
+	c.mu.Lock()
+	c.counts[op]++
+	c.mu.Unlock()
+	return c.base.RoundTrip(req)
+}
+
+// Count returns how many requests of operation op were sent since the last
+// Reset.
+func (c *Counter) Count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[op]
+}
+
+// Total returns how many requests were sent since the last Reset.
+func (c *Counter) Total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.counts {
+		n += v
+	}
+	return n
+}
+
+// Counts returns a copy of the counts per operation since the last Reset.
+func (c *Counter) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		m[k] = v
+	}
+	return m
+}
+
+// Reset sets every count to zero.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.counts)
+}
+
+// TableName returns a fresh table name for tb: its name, made safe, and a
+// random suffix.
+func TableName(tb testing.TB) string {
+	tb.Helper()
+	var sb strings.Builder
+	sb.WriteString("cctest-")
+	for _, r := range tb.Name() {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			sb.WriteRune(r)
+		default:
+			sb.WriteByte('_')
+		}
+		if sb.Len() >= 180 {
+			break
+		}
+	}
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		tb.Fatalf("dynalitetest: %v", err)
+	}
+	sb.WriteByte('-')
+	sb.WriteString(hex.EncodeToString(suffix[:]))
+	return sb.String()
+}
+
+// NewTable creates a fresh table with cloudchain's key schema (Service HASH,
+// Username RANGE, both strings), waits until it is active, deletes it when
+// the test ends, and returns its name.
+func NewTable(tb testing.TB, client *dynamodb.Client) string {
+	tb.Helper()
+	name := TableName(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("Service"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("Username"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("Service"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("Username"), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	})
+	if err != nil {
+		tb.Fatalf("dynalitetest: creating table %s: %v", name, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 200*time.Millisecond
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 20*time.Second); err != nil {
+		tb.Fatalf("dynalitetest: waiting for table %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
+			tb.Logf("dynalitetest: deleting table %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// Logs returns what the shared dynalite server has printed so far, for
+// debugging a failing test.
+func Logs() string {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if server.logs == nil {
+		return ""
+	}
+	return server.logs.String()
+}
