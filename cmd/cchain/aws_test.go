@@ -145,7 +145,9 @@ func TestScriptsAWS(t *testing.T) {
 
 type kmsKey struct{}
 
-func scriptKMS(ts *testscript.TestScript) *kmstest.Server { return ts.Value(kmsKey{}).(*kmstest.Server) }
+func scriptKMS(ts *testscript.TestScript) *kmstest.Server {
+	return ts.Value(kmsKey{}).(*kmstest.Server)
+}
 
 func awsCmds(s *awsServers) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	ctx := context.Background()
