@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 // cchainProcess runs the test binary as a real cchain process with env.
@@ -151,5 +153,41 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("stderr %q lacks the cchain: prefix", errOut)
 			}
 		})
+	}
+}
+
+// TestLockedStore: a second process waiting for the embedded store's lock
+// gets a clear error after a bounded wait instead of hanging.
+func TestLockedStore(t *testing.T) {
+	env := localProcessEnv(t)
+	ctx := context.Background()
+	if _, errOut, code := cchainProcess(t, ctx, env, "", "put", "db", "alice", "v1"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var dataDir string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "CLOUDCHAIN_DATA_DIR="); ok {
+			dataDir = v
+		}
+	}
+	db, err := bbolt.Open(filepath.Join(dataDir, "secrets.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"get", "db", "alice"}, {"put", "db", "alice", "v2"}} {
+		out, errOut, code := cchainProcess(t, ctx, env, "", append(args, "--lock-timeout", "300ms")...)
+		if code != exitUnavailable || out != "" {
+			t.Fatalf("%v while locked: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		if !strings.Contains(errOut, "store is locked by another process") || !strings.Contains(errOut, "hint: wait for the other cchain process") {
+			t.Fatalf("%v while locked: stderr %q", args, errOut)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := cchainProcess(t, ctx, env, "", "get", "db", "alice")
+	if code != 0 || out != "v1\n" {
+		t.Fatalf("after the lock is released: exit %d, %q, %q", code, out, errOut)
 	}
 }
