@@ -1,6 +1,7 @@
 package cloudchain
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -290,16 +291,48 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if err == nil {
 			return rec.Version, nil
 		}
-		if !errors.Is(err, ErrVersionConflict) || cfg.checkVersion || attempt >= s.attempts {
+		if !errors.Is(err, ErrVersionConflict) {
 			return 0, fmt.Errorf("writing %s/%s: %w", service, user, err)
 		}
-		if err := sleepJitter(ctx, attempt); err != nil {
-			return 0, err
+		if !cfg.checkVersion {
+			if err := sleepJitter(ctx, attempt); err != nil {
+				return 0, err
+			}
 		}
-		if cur, err = s.load(ctx, service, user); err != nil {
-			return 0, err
+		latest, lerr := s.load(ctx, service, user)
+		if lerr != nil {
+			return 0, lerr
+		}
+		// A conflict can be this very write: the backend applied it, the
+		// response was lost, and the SDK's retry of the conditional write
+		// then failed its condition. The record's random nonce makes it
+		// unique, so finding it stored means the write landed.
+		if latest.hasRecord(rec) {
+			return rec.Version, nil
+		}
+		if cfg.checkVersion {
+			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: latest.Version()}
+		}
+		if attempt >= s.attempts {
+			return 0, fmt.Errorf("writing %s/%s: gave up after %d attempts: %w", service, user, attempt, err)
+		}
+		cur = latest
+	}
+}
+
+// hasRecord reports whether it holds a record identical to r.
+func (it *Item) hasRecord(r *Record) bool {
+	if it == nil {
+		return false
+	}
+	want, _ := r.MarshalBinary()
+	for _, have := range it.Records {
+		if have.Version == r.Version {
+			got, _ := have.MarshalBinary()
+			return bytes.Equal(got, want)
 		}
 	}
+	return false
 }
 
 func (s *Store) sealLegacy(ctx context.Context, rec *Record, plaintext []byte) error {

@@ -314,6 +314,7 @@ type Counter struct {
 	base   http.RoundTripper
 	mu     sync.Mutex
 	counts map[string]int
+	faults map[string][]fault
 }
 
 // RoundTrip counts req and sends it.
@@ -327,8 +328,9 @@ func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	c.counts[op]++
+	f := c.takeFault(op)
 	c.mu.Unlock()
-	return c.base.RoundTrip(req)
+	return f.roundTrip(c.base, req)
 }
 
 // Count returns how many requests of operation op were sent since the last

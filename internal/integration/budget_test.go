@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/backend/dynamodb"
 	"github.com/cloudchain/cloudchain/internal/dynalitetest"
@@ -27,6 +29,9 @@ type stack struct {
 func newStack(t *testing.T, opts ...cloudchain.Option) *stack {
 	endpoint := dynalitetest.Start(t)
 	client, counter := dynalitetest.NewCountingClient(t, endpoint)
+	// The SDK's standard retryer with its default 3 attempts, but a 1 ms
+	// backoff, so that throttling tests run fast.
+	client = ddb.New(client.Options(), func(o *ddb.Options) { o.Retryer = kmstest.FastRetryer(3) })
 	table := dynalitetest.NewTable(t, client)
 	k := kmstest.NewServer(t)
 	k.CreateKey("cloudchain")

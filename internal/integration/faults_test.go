@@ -1,0 +1,93 @@
+package integration
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cloudchain/cloudchain"
+)
+
+// Faults injected on the wire between the real SDK client and the servers:
+// the SDK's retryer and error deserializers run as in production.
+
+func TestDynamoDBThrottlingIsRetriedThenReported(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
+		t.Fatal(err)
+	}
+	s.ddb.Reset()
+	s.ddb.Fail("GetItem", 2, "ProvisionedThroughputExceededException", 400)
+	sec, err := s.store.Get(ctx, "db", "alice")
+	if err != nil || string(sec.Value) != "hunter2" {
+		t.Fatalf("Get after 2 throttles = %v, %v", sec, err)
+	}
+	if n := s.ddb.Count("GetItem"); n != 3 {
+		t.Fatalf("%d GetItem requests, want 3 (2 throttled + 1)", n)
+	}
+
+	s.ddb.Fail("GetItem", 10, "ThrottlingException", 400)
+	_, err = s.store.Get(ctx, "db", "alice")
+	if !errors.Is(err, cloudchain.ErrThrottled) || errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("Get under persistent throttling: err = %v, want ErrThrottled and not ErrNotFound", err)
+	}
+	s.ddb.ClearFaults()
+}
+
+func TestDynamoDBAccessDeniedNamesActionAndTable(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	s.ddb.Fail("PutItem", 1, "AccessDeniedException", 400)
+	_, err := s.store.Put(ctx, "db", "alice", []byte("hunter2"))
+	if !errors.Is(err, cloudchain.ErrAccessDenied) {
+		t.Fatalf("err = %v, want ErrAccessDenied", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "dynamodb:PutItem") || !strings.Contains(msg, s.backend.Table()) || strings.Contains(msg, "hunter2") {
+		t.Fatalf("message %q should name dynamodb:PutItem and the table, and never the secret", msg)
+	}
+	if _, err := s.store.Get(ctx, "db", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("a denied put wrote something: %v", err)
+	}
+}
+
+// TestLostWriteResponse: the conditional write lands but its response is
+// lost; the SDK retries it, the retry fails its condition, and the Store
+// must recognise its own write instead of reporting a conflict or writing a
+// duplicate version.
+func TestLostWriteResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []cloudchain.PutOption
+	}{
+		{"Retrying", nil},
+		{"IfVersion", []cloudchain.PutOption{cloudchain.IfVersion(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t)
+			ctx := ctxFor(t)
+			s.ddb.LoseResponse("PutItem", 1)
+			v, err := s.store.Put(ctx, "db", "alice", []byte("hunter2"), tc.opts...)
+			if err != nil || v != 1 {
+				t.Fatalf("Put with a lost response = %d, %v; want 1, nil", v, err)
+			}
+			hist, err := s.store.History(ctx, "db", "alice")
+			if err != nil || len(hist) != 1 {
+				t.Fatalf("history after a lost response: %+v, %v; want exactly one version", hist, err)
+			}
+			if n := s.ddb.Count("PutItem"); n != 2 {
+				t.Fatalf("%d PutItem requests, want 2 (the lost one and the SDK's retry)", n)
+			}
+		})
+	}
+}
+
+func TestKMSThrottlingDuringPut(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	s.kms.Throttle("GenerateDataKey", 2)
+	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
+		t.Fatalf("Put after 2 KMS throttles: %v", err)
+	}
+	s.expect(t, "put with 2 throttled data keys", map[string]int{"GetItem": 1, "PutItem": 1}, map[string]int{"GenerateDataKey": 3})
+}
