@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,7 @@ type Store struct {
 	rand     io.Reader
 	authorFn func(context.Context) (string, error)
 	legacy   bool
+	noLegacy bool // refuse to read legacy records
 	parallel int
 	attempts int
 
@@ -69,6 +71,13 @@ func WithAuthor(fn func(context.Context) (string, error)) Option {
 // The KeyProvider must implement Encrypter, and secrets are limited to
 // MaxLegacySecret bytes. Legacy records are not bound to their row.
 func WithLegacyWrites(on bool) Option { return func(s *Store) { s.legacy = on } }
+
+// WithLegacyReads says whether records in the legacy format may be read
+// (default true). Legacy records are not bound to their row: anyone who may
+// write to the table and encrypt with the legacy context can plant one in
+// any row. Once every secret has been re-saved in the current format, turn
+// legacy reads off, and a legacy record fails with ErrAuthentication.
+func WithLegacyReads(on bool) Option { return func(s *Store) { s.noLegacy = !on } }
 
 // WithParallelism bounds the concurrent key-provider calls of bulk reads
 // (default 8).
@@ -292,7 +301,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			return rec.Version, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
-			return 0, fmt.Errorf("writing %s/%s: %w", service, user, err)
+			return 0, wrapRow("writing", service, user, err)
 		}
 		if !cfg.checkVersion {
 			if err := sleepJitter(ctx, attempt); err != nil {
@@ -314,7 +323,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: latest.Version()}
 		}
 		if attempt >= s.attempts {
-			return 0, fmt.Errorf("writing %s/%s: gave up after %d attempts: %w", service, user, attempt, err)
+			return 0, fmt.Errorf("writing %s/%s: gave up after %d attempts, other writers kept winning: %w", service, user, attempt, ErrVersionConflict)
 		}
 		cur = latest
 	}
@@ -359,9 +368,18 @@ func (s *Store) loadExisting(ctx context.Context, service, user string) (*Item, 
 		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", service, user, err)
+		return nil, wrapRow("reading", service, user, err)
 	}
 	return it, nil
+}
+
+// wrapRow says what was being done to which secret, unless err already
+// names the secret (backends' errors often do).
+func wrapRow(op, service, user string, err error) error {
+	if strings.Contains(err.Error(), service+"/"+user) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s %s/%s: %w", op, service, user, err)
 }
 
 // load returns the item, or nil (not an error) if there is none.
@@ -371,7 +389,7 @@ func (s *Store) load(ctx context.Context, service, user string) (*Item, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", service, user, err)
+		return nil, wrapRow("reading", service, user, err)
 	}
 	return it, nil
 }
@@ -460,6 +478,9 @@ func keptVersions(it *Item) string {
 func (s *Store) openRecord(ctx context.Context, service, user string, rec *Record, dataKey []byte) ([]byte, error) {
 	switch rec.Format {
 	case FormatLegacy:
+		if s.noLegacy {
+			return nil, fmt.Errorf("%w: the record is in the legacy format, which is not bound to its row, and legacy reads are off (legacy_reads = false)", ErrAuthentication)
+		}
 		return s.keys.Decrypt(ctx, rec.KeyID, rec.Ciphertext, LegacyContext())
 	case FormatV1:
 		if dataKey == nil {
@@ -509,7 +530,10 @@ func (s *Store) Rollback(ctx context.Context, service, user string, version int6
 	if cfg.comment == "" {
 		cfg.comment = fmt.Sprintf("rollback to version %d", version)
 	}
+	var plaintext []byte
+	defer func() { Zero(plaintext) }()
 	return s.write(ctx, service, user, &cfg, nil, func(cur *Item) ([]byte, error) {
+		Zero(plaintext)
 		if cur == nil {
 			return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
 		}
@@ -520,7 +544,9 @@ func (s *Store) Rollback(ctx context.Context, service, user string, version int6
 		if rec.Deleted {
 			return nil, fmt.Errorf("%w: version %d of %s/%s is a deletion marker; roll back to an earlier version", ErrDeleted, version, service, user)
 		}
-		return s.openRecord(ctx, service, user, rec, nil)
+		var err error
+		plaintext, err = s.openRecord(ctx, service, user, rec, nil)
+		return plaintext, err
 	})
 }
 
@@ -555,7 +581,11 @@ func (s *Store) Undelete(ctx context.Context, service, user string, opts ...PutO
 	for _, o := range opts {
 		o(&cfg)
 	}
+	userComment := cfg.comment
+	var plaintext []byte
+	defer func() { Zero(plaintext) }()
 	return s.write(ctx, service, user, &cfg, nil, func(cur *Item) ([]byte, error) {
+		Zero(plaintext)
 		if cur == nil {
 			return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
 		}
@@ -564,10 +594,13 @@ func (s *Store) Undelete(ctx context.Context, service, user string, opts ...PutO
 		}
 		for _, r := range cur.Records {
 			if !r.Deleted {
+				cfg.comment = userComment
 				if cfg.comment == "" {
 					cfg.comment = fmt.Sprintf("undelete: restored version %d", r.Version)
 				}
-				return s.openRecord(ctx, service, user, r, nil)
+				var err error
+				plaintext, err = s.openRecord(ctx, service, user, r, nil)
+				return plaintext, err
 			}
 		}
 		return nil, fmt.Errorf("%w: no version of %s/%s before its deletion is kept", ErrNotFound, service, user)
@@ -589,7 +622,7 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) || attempt >= s.attempts {
-			return fmt.Errorf("purging %s/%s: %w", service, user, err)
+			return wrapRow("purging", service, user, err)
 		}
 		if err := sleepJitter(ctx, attempt); err != nil {
 			return err
@@ -631,7 +664,7 @@ func (s *Store) List(ctx context.Context, service string) ([]Entry, error) {
 
 // DeleteService soft-deletes every secret of service that is not deleted
 // already, and returns how many it deleted.
-func (s *Store) DeleteService(ctx context.Context, service string) (int, error) {
+func (s *Store) DeleteService(ctx context.Context, service string, opts ...PutOption) (int, error) {
 	entries, err := s.List(ctx, service)
 	if err != nil {
 		return 0, err
@@ -641,10 +674,15 @@ func (s *Store) DeleteService(ctx context.Context, service string) (int, error) 
 		if e.Deleted {
 			continue
 		}
-		if _, err := s.Delete(ctx, service, e.User); err != nil && !errors.Is(err, ErrDeleted) && !errors.Is(err, ErrNotFound) {
+		_, err := s.Delete(ctx, service, e.User, opts...)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrDeleted), errors.Is(err, ErrNotFound):
+			// Deleted or purged by someone else meanwhile.
+		default:
 			return n, err
 		}
-		n++
 	}
 	return n, nil
 }
@@ -658,10 +696,15 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	}
 	n := 0
 	for _, e := range entries {
-		if err := s.Purge(ctx, service, e.User); err != nil && !errors.Is(err, ErrNotFound) {
+		err := s.Purge(ctx, service, e.User)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotFound):
+			// Purged by someone else meanwhile.
+		default:
 			return n, err
 		}
-		n++
 	}
 	return n, nil
 }

@@ -97,6 +97,12 @@ type Config struct {
 	KMSKey         string
 	KMSEndpoint    string
 	KMSRegion      string
+	// DecryptKeys are further KMS keys (ARNs) whose records may be read,
+	// besides KMSKey: keys used before a key change.
+	DecryptKeys []string
+	// LegacyReads allows reading records in the Python tool's format, which
+	// are not bound to their row (default true).
+	LegacyReads bool
 }
 
 // Overrides are settings from the command line. Empty strings and nil
@@ -119,8 +125,8 @@ type Overrides struct {
 // known lists every section and key the file may contain.
 var known = map[string][]string{
 	"dynamo":     {"region_name", "endpoint_url", "tablename"},
-	"IAMKMS":     {"keyalias"},
-	"cloudchain": {"backend", "history_depth", "legacy_writes", "author_lookup", "data_dir", "lock_timeout"},
+	"IAMKMS":     {"keyalias", "decrypt_keys"},
+	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout"},
 	"kms":        {"endpoint_url", "region_name"},
 	"aws":        {"profile"},
 }
@@ -132,7 +138,7 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		v, _ := lookup(k)
 		return v
 	}
-	c := &Config{HistoryDepth: cloudchain.DefaultHistoryDepth, AuthorLookup: true, LockTimeout: DefaultLockTimeout}
+	c := &Config{HistoryDepth: cloudchain.DefaultHistoryDepth, AuthorLookup: true, LockTimeout: DefaultLockTimeout, LegacyReads: true}
 
 	// The file.
 	path, required := o.ConfigFile, o.ConfigFile != ""
@@ -208,13 +214,19 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		}
 	}
 
-	c.Region = first(o.Region, get("AWS_REGION"), get("AWS_DEFAULT_REGION"), val("dynamo", "region_name"))
-	c.KMSRegion = first(val("kms", "region_name"), c.Region)
+	region := first(o.Region, get("AWS_REGION"), get("AWS_DEFAULT_REGION"))
+	c.Region = first(region, val("dynamo", "region_name"))
+	c.KMSRegion = first(region, val("kms", "region_name"), c.Region)
 	c.Profile = first(o.Profile, get("AWS_PROFILE"), val("aws", "profile"))
 	c.Table = first(o.Table, get("CLOUDCHAIN_TABLE"), val("dynamo", "tablename"), DefaultTable)
 	c.DynamoEndpoint = first(o.DynamoEndpoint, get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL"), val("dynamo", "endpoint_url"))
 	c.KMSEndpoint = first(o.KMSEndpoint, get("AWS_ENDPOINT_URL_KMS"), get("AWS_ENDPOINT_URL"), val("kms", "endpoint_url"))
 	c.KMSKey = first(o.KMSKey, get("CLOUDCHAIN_KMS_KEY"), val("IAMKMS", "keyalias"), DefaultKeyAlias)
+	for _, k := range strings.Split(first(get("CLOUDCHAIN_DECRYPT_KEYS"), val("IAMKMS", "decrypt_keys")), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.DecryptKeys = append(c.DecryptKeys, k)
+		}
+	}
 
 	var err error
 	if s := first(get("CLOUDCHAIN_HISTORY_DEPTH"), val("cloudchain", "history_depth")); s != "" {
@@ -228,6 +240,7 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		}
 		c.HistoryDepth = *o.HistoryDepth
 	}
+	legacyExplicit := o.LegacyWrites != nil || get("CLOUDCHAIN_LEGACY_WRITES") != ""
 	if s := first(get("CLOUDCHAIN_LEGACY_WRITES"), val("cloudchain", "legacy_writes")); s != "" {
 		if c.LegacyWrites, err = strconv.ParseBool(s); err != nil {
 			return nil, fmt.Errorf("%w: legacy_writes %q is not true or false", ErrConfig, s)
@@ -235,6 +248,11 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 	}
 	if o.LegacyWrites != nil {
 		c.LegacyWrites = *o.LegacyWrites
+	}
+	if s := val("cloudchain", "legacy_reads"); s != "" {
+		if c.LegacyReads, err = strconv.ParseBool(s); err != nil {
+			return nil, fmt.Errorf("%w: legacy_reads %q is not true or false", ErrConfig, s)
+		}
 	}
 	if s := val("cloudchain", "author_lookup"); s != "" {
 		if c.AuthorLookup, err = strconv.ParseBool(s); err != nil {
@@ -250,7 +268,15 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		c.LockTimeout = *o.LockTimeout
 	}
 	if c.LegacyWrites && c.Backend != BackendDynamoDB {
-		return nil, fmt.Errorf("%w: legacy_writes needs the dynamodb backend and a KMS key (the Python tool only read DynamoDB)", ErrConfig)
+		// A shared file's legacy_writes does not stop a user from choosing
+		// the embedded store; asking for both at once is a mistake.
+		if legacyExplicit {
+			return nil, fmt.Errorf("%w: legacy writes need the dynamodb backend and a KMS key (the Python tool only read DynamoDB)", ErrConfig)
+		}
+		c.LegacyWrites = false
+	}
+	if c.LegacyWrites && !c.LegacyReads {
+		return nil, fmt.Errorf("%w: legacy_writes = true and legacy_reads = false contradict each other", ErrConfig)
 	}
 	return c, nil
 }

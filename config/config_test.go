@@ -102,7 +102,7 @@ func TestFileErrors(t *testing.T) {
 		"[cloudchain]\nhistory_depth = -1\n":    "history_depth",
 		"[cloudchain]\nlegacy_writes = maybe\n": "legacy_writes",
 		"[cloudchain]\nlock_timeout = soon\n":   "lock_timeout",
-		"[cloudchain]\nlegacy_writes = true\n":  "legacy_writes needs the dynamodb backend",
+		"[dynamo]\n[cloudchain]\nlegacy_writes = true\nlegacy_reads = false\n": "contradict",
 	}
 	for content, want := range cases {
 		path := writeFile(t, dir, "cfg", content)
@@ -126,5 +126,42 @@ func TestKeysAreCaseInsensitiveLikeConfigParser(t *testing.T) {
 	}
 	if c.Region != "eu-central-1" || c.Table != "t" || c.KMSKey != "alias/x" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+func TestLegacyWritesAndTheBackend(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".cchainrc", pythonRC+"[cloudchain]\nlegacy_writes = true\n")
+	env := map[string]string{"HOME": home}
+	c, err := Load(lookupOf(env), Overrides{})
+	if err != nil || !c.LegacyWrites || !c.LegacyReads {
+		t.Fatalf("legacy writes from the file: %+v, %v", c, err)
+	}
+	// A user of the shared file may still pick the embedded store.
+	c, err = Load(lookupOf(env), Overrides{Backend: BackendLocal})
+	if err != nil || c.LegacyWrites {
+		t.Fatalf("--backend local with a file that asks for legacy writes: %+v, %v", c, err)
+	}
+	// Asking for both on the command line is a mistake.
+	on := true
+	if _, err := Load(lookupOf(env), Overrides{Backend: BackendLocal, LegacyWrites: &on}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("--backend local --legacy-format: err = %v", err)
+	}
+}
+
+func TestRegionFlagsAndEnvironmentBeatKMSSection(t *testing.T) {
+	home := t.TempDir()
+	writeFile(t, home, ".cchainrc", pythonRC+"[kms]\nregion_name = ap-south-1\n")
+	c, _ := Load(lookupOf(map[string]string{"HOME": home}), Overrides{})
+	if c.Region != "eu-west-1" || c.KMSRegion != "ap-south-1" {
+		t.Fatalf("file regions: %q %q", c.Region, c.KMSRegion)
+	}
+	c, _ = Load(lookupOf(map[string]string{"HOME": home, "AWS_REGION": "us-west-2"}), Overrides{})
+	if c.Region != "us-west-2" || c.KMSRegion != "us-west-2" {
+		t.Fatalf("AWS_REGION: %q %q", c.Region, c.KMSRegion)
+	}
+	c, _ = Load(lookupOf(map[string]string{"HOME": home}), Overrides{Region: "ca-central-1"})
+	if c.Region != "ca-central-1" || c.KMSRegion != "ca-central-1" {
+		t.Fatalf("--region: %q %q", c.Region, c.KMSRegion)
 	}
 }

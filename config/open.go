@@ -27,11 +27,11 @@ var ErrNoRegion = errors.New("no AWS region configured")
 var ErrNoCredentials = errors.New("no AWS credentials found")
 
 // Open builds the Store the configuration describes. For the embedded default
-// it creates nothing until the first write (the key file is created on first
-// use). For DynamoDB it resolves region and credentials through the AWS SDK's
+// it creates the data directory and master key if they do not exist yet (the
+// database file only on the first write). For DynamoDB it resolves region and credentials through the AWS SDK's
 // standard chain and reports a clear error when either is missing.
 func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
-	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth)}
+	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads)}
 	switch c.Backend {
 	case BackendLocal:
 		keys, err := local.Open(c.LocalKeyPath())
@@ -50,7 +50,7 @@ func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 			return nil, err
 		}
 		b := dynamodb.New(clients.dynamo, c.Table, dynamodb.WithRegion(c.Region))
-		keys := awskms.New(clients.kms, c.KMSKey)
+		keys := awskms.New(clients.kms, c.KMSKey, awskms.WithDecryptKeys(c.DecryptKeys...))
 		if c.AuthorLookup {
 			opts = append(opts, cloudchain.WithAuthor(stsAuthor(clients.sts)))
 		} else {

@@ -78,14 +78,37 @@ func run(ctx context.Context, args []string, e *env) int {
 		}
 	}
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") ||
-			strings.HasPrefix(err.Error(), "unknown shorthand flag") || strings.Contains(err.Error(), "flag needs an argument") ||
-			strings.HasPrefix(err.Error(), "invalid argument") || strings.Contains(err.Error(), "arg(s)") {
-			err = &usageError{err.Error()}
+		if msg, ok := cobraUsage(err.Error()); ok {
+			err = &usageError{msg}
 		}
 		return report(e.stderr, err)
 	}
 	return exitOK
+}
+
+// cobraUsage recognises cobra's and pflag's usage errors and rewrites them
+// so that they never repeat a stray argument: a mistyped command line can
+// hold a secret (a password that starts with "-", or one with a space given
+// unquoted to -s).
+func cobraUsage(msg string) (string, bool) {
+	switch {
+	case strings.HasPrefix(msg, "unknown command"):
+		return "unexpected argument (not shown, in case it is a secret); the commands are put, get, history, rollback, delete, undelete, list, setup and version; quote a secret that has spaces, or give it on stdin with -s -", true
+	case strings.HasPrefix(msg, "unknown shorthand flag"), strings.HasPrefix(msg, "flag needs an argument"):
+		// "unknown shorthand flag: 'S' in -Sup3rS3cret": keep the letter only.
+		if i := strings.Index(msg, " in -"); i >= 0 {
+			msg = msg[:i]
+		}
+		return msg, true
+	case strings.HasPrefix(msg, "unknown flag"):
+		if i := strings.IndexByte(msg, '='); i >= 0 {
+			msg = msg[:i]
+		}
+		return msg, true
+	case strings.HasPrefix(msg, "invalid argument"), strings.Contains(msg, "arg(s)"):
+		return msg, true
+	}
+	return "", false
 }
 
 // fixBareSave turns a trailing `-s` or `--save` with no value into `-s -`, so
@@ -601,7 +624,11 @@ for confirmation on a terminal; elsewhere it needs --yes.`,
 			if purge {
 				n, err = st.PurgeService(ctx, service)
 			} else {
-				n, err = st.DeleteService(ctx, service)
+				var opts []cloudchain.PutOption
+				if comment != "" {
+					opts = append(opts, cloudchain.WithComment(comment))
+				}
+				n, err = st.DeleteService(ctx, service, opts...)
 			}
 			if err != nil {
 				return err

@@ -56,6 +56,8 @@ func classify(err error) (int, string) {
 		return exitAuth, "check the KMS key ([IAMKMS] keyalias) or the data directory the store uses"
 	case errors.Is(err, cloudchain.ErrAuthentication):
 		return exitAuth, "the stored record was modified or moved; `cchain history` shows versions you can roll back to"
+	case errors.Is(err, cloudchain.ErrMalformed):
+		return exitAuth, "the stored data is damaged or was altered; restore it from a backup (point-in-time recovery), or remove it with `cchain delete SERVICE USER --purge`"
 	case errors.Is(err, local.ErrKeyPermissions):
 		return exitAuth, ""
 	case errors.Is(err, cloudchain.ErrAccessDenied):

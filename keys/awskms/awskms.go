@@ -44,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -64,8 +65,9 @@ var _ API = (*kms.Client)(nil)
 // Provider wraps and unwraps data keys with one KMS key. It is safe for
 // concurrent use.
 type Provider struct {
-	api   API
-	keyID string
+	api         API
+	keyID       string
+	decryptKeys []string
 }
 
 var (
@@ -76,8 +78,22 @@ var (
 // New returns a Provider that uses the KMS key keyID (an alias such as
 // "alias/cloudchain", a key id, or a key or alias ARN) through api, usually a
 // *kms.Client. With an empty keyID the Provider can only decrypt.
-func New(api API, keyID string) *Provider {
-	return &Provider{api: api, keyID: keyID}
+func New(api API, keyID string, opts ...Option) *Provider {
+	p := &Provider{api: api, keyID: keyID}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// An Option configures a Provider.
+type Option func(*Provider)
+
+// WithDecryptKeys names further keys (as records store them: key ARNs) whose
+// records the Provider decrypts, besides its own key. Use it while records
+// made under an earlier key are still stored.
+func WithDecryptKeys(keyIDs ...string) Option {
+	return func(p *Provider) { p.decryptKeys = append(p.decryptKeys, keyIDs...) }
 }
 
 // KeyID returns the key id the Provider was created with.
@@ -117,22 +133,36 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 }
 
 // Decrypt unwraps ciphertext with KMS Decrypt and the encryption context
-// encCtx. If keyID is not empty it is passed to KMS as KeyId, and a
-// ciphertext made under another key fails with an error wrapping
-// cloudchain.ErrWrongKey; an empty keyID (legacy records) lets KMS use the key
-// named in the ciphertext. A ciphertext or context that KMS rejects gives an
-// error wrapping cloudchain.ErrAuthentication.
+// encCtx.
+//
+// The key KMS may use is pinned, never taken from the record: KeyId is the
+// Provider's configured key, or keyID itself when it is one of the keys
+// given with WithDecryptKeys (for records written before a key change).
+// Otherwise a record planted by someone who can write to the table, wrapped
+// under a key of their own, would decrypt for any reader allowed to use that
+// key. A ciphertext made under another key fails with an error wrapping
+// cloudchain.ErrWrongKey; one whose bytes or context KMS rejects, with
+// cloudchain.ErrAuthentication. A Provider with no configured key passes
+// keyID as it is (or no KeyId for legacy records, which have none).
 func (p *Provider) Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
 	in := &kms.DecryptInput{
 		CiphertextBlob:    ciphertext,
 		EncryptionContext: encCtx,
 	}
-	if keyID != "" {
-		in.KeyId = aws.String(keyID)
+	use, own := keyID, false
+	if p.keyID != "" && !slices.Contains(p.decryptKeys, keyID) {
+		use, own = p.keyID, true
+	}
+	if use != "" {
+		in.KeyId = aws.String(use)
 	}
 	out, err := p.api.Decrypt(ctx, in)
 	if err != nil {
-		return nil, translate("Decrypt", keyID, false, err)
+		err = translate("Decrypt", use, own, err)
+		if own && keyID != "" && errors.Is(err, cloudchain.ErrWrongKey) {
+			return nil, fmt.Errorf("%w\nhint: the record names key %s; if that key is trusted, list it in [IAMKMS] decrypt_keys", err, keyID)
+		}
+		return nil, err
 	}
 	return out.Plaintext, nil
 }

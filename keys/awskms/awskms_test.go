@@ -145,6 +145,10 @@ func TestDecryptErrors(t *testing.T) {
 	}
 	tampered := bytes.Clone(dk.Wrapped)
 	tampered[len(tampered)-5] ^= 0x80
+	dkB, err := awskms.New(client, "alias/b").GenerateDataKey(ctx, svc("db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name    string
@@ -154,11 +158,16 @@ func TestDecryptErrors(t *testing.T) {
 		want    error
 		mention string
 	}{
-		{"other service", a, dk.Wrapped, svc("web"), cloudchain.ErrAuthentication, a},
-		{"missing context", a, dk.Wrapped, nil, cloudchain.ErrAuthentication, a},
+		{"other service", a, dk.Wrapped, svc("web"), cloudchain.ErrAuthentication, "alias/a"},
+		{"missing context", a, dk.Wrapped, nil, cloudchain.ErrAuthentication, "alias/a"},
 		{"legacy context", "", dk.Wrapped, cloudchain.LegacyContext(), cloudchain.ErrAuthentication, "kms:Decrypt"},
-		{"tampered", a, tampered, svc("db"), cloudchain.ErrAuthentication, a},
-		{"wrong key", b, dk.Wrapped, svc("db"), cloudchain.ErrWrongKey, b},
+		{"tampered", a, tampered, svc("db"), cloudchain.ErrAuthentication, "alias/a"},
+		// A record made under another key, naming it honestly: refused.
+		{"wrong key", b, dkB.Wrapped, svc("db"), cloudchain.ErrWrongKey, b},
+		// A record planted under another key but claiming the store's key:
+		// KMS is told which key to use, so it is refused too.
+		{"planted key", a, dkB.Wrapped, svc("db"), cloudchain.ErrWrongKey, "alias/a"},
+		{"planted legacy", "", dkB.Wrapped, svc("db"), cloudchain.ErrWrongKey, "alias/a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pt, err := p.Decrypt(ctx, tc.keyID, tc.blob, tc.encCtx)
@@ -174,8 +183,17 @@ func TestDecryptErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("trusted earlier key", func(t *testing.T) {
+		trusting := awskms.New(client, "alias/a", awskms.WithDecryptKeys(b))
+		if _, err := trusting.Decrypt(ctx, b, dkB.Wrapped, svc("db")); err != nil {
+			t.Fatalf("a record under a key listed in WithDecryptKeys: %v", err)
+		}
+		if _, err := trusting.Decrypt(ctx, a, dkB.Wrapped, svc("db")); !errors.Is(err, cloudchain.ErrWrongKey) {
+			t.Fatalf("a record claiming the own key but made under b: err = %v", err)
+		}
+	})
 	t.Run("unknown key", func(t *testing.T) {
-		_, err := p.Decrypt(ctx, "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000", dk.Wrapped, svc("db"))
+		_, err := awskms.New(client, "").Decrypt(ctx, "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000", dk.Wrapped, svc("db"))
 		var nf *types.NotFoundException
 		if !errors.As(err, &nf) || errors.Is(err, cloudchain.ErrNotFound) || !strings.Contains(err.Error(), "00000000-0000-4000-8000-000000000000") {
 			t.Fatalf("err = %v", err)
@@ -231,7 +249,6 @@ func TestAccessDenied(t *testing.T) {
 				_, err = p.GenerateDataKey(ctx, svc("db"))
 			case "Decrypt":
 				_, err = p.Decrypt(ctx, arn, dk.Wrapped, svc("db"))
-				key = arn
 			case "Encrypt":
 				_, _, err = p.Encrypt(ctx, []byte("x"), cloudchain.LegacyContext())
 			}

@@ -73,14 +73,21 @@ func TestRequestShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := f.dec[0]
-	if aws.ToString(d.KeyId) != fakeARN || string(d.CiphertextBlob) != "wrapped" || !maps.Equal(d.EncryptionContext, map[string]string{"service": "db"}) || d.EncryptionAlgorithm != "" {
+	// KMS is always told to use the configured key, whatever the record says.
+	if aws.ToString(d.KeyId) != "alias/cloudchain" || string(d.CiphertextBlob) != "wrapped" || !maps.Equal(d.EncryptionContext, map[string]string{"service": "db"}) || d.EncryptionAlgorithm != "" {
 		t.Errorf("Decrypt input = %+v", d)
 	}
 	if _, err := p.Decrypt(ctx, "", []byte("legacy"), cloudchain.LegacyContext()); err != nil {
 		t.Fatal(err)
 	}
-	if d := f.dec[1]; d.KeyId != nil || !maps.Equal(d.EncryptionContext, map[string]string{"string": "string"}) {
-		t.Errorf("legacy Decrypt input = %+v (KeyId must be nil)", d)
+	if d := f.dec[1]; aws.ToString(d.KeyId) != "alias/cloudchain" || !maps.Equal(d.EncryptionContext, map[string]string{"string": "string"}) {
+		t.Errorf("legacy Decrypt input = %+v (KeyId must be the configured key)", d)
+	}
+	if _, err := New(f, "").Decrypt(ctx, "", []byte("legacy"), cloudchain.LegacyContext()); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.dec[2]; d.KeyId != nil {
+		t.Errorf("decrypt-only legacy Decrypt input = %+v (KeyId must be nil)", d)
 	}
 
 	ct, keyID, err := p.Encrypt(ctx, []byte("s"), cloudchain.LegacyContext())
@@ -134,7 +141,8 @@ func TestTranslate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeAPI{err: tc.err}
-			_, err := New(f, "alias/k").Decrypt(context.Background(), "arn:k", []byte("x"), nil)
+			// A decrypt-only provider passes the record's key id through.
+			_, err := New(f, "").Decrypt(context.Background(), "arn:k", []byte("x"), nil)
 			sentinels := []error{cloudchain.ErrAuthentication, cloudchain.ErrWrongKey, cloudchain.ErrAccessDenied,
 				cloudchain.ErrThrottled, cloudchain.ErrNotFound, cloudchain.ErrNotSetUp}
 			for _, s := range sentinels {
