@@ -15,12 +15,15 @@ type KeyProvider interface {
 	// the id of the wrapping key. The caller clears Plaintext after use.
 	GenerateDataKey(ctx context.Context, encCtx map[string]string) (*DataKey, error)
 
-	// Decrypt unwraps ciphertext that was made under the key keyID with the
-	// encryption context encCtx. It must return an error wrapping
-	// ErrWrongKey if keyID names a key the provider does not hold (checked
-	// before any decryption), an error wrapping ErrAuthentication if the
-	// ciphertext or context is rejected, and ErrAccessDenied or ErrThrottled
-	// where they apply. It never returns garbage.
+	// Decrypt unwraps ciphertext that the record says was made under the key
+	// keyID with the encryption context encCtx. The provider must decide
+	// itself which keys it trusts, never taking keyID's word for it: a
+	// ciphertext made under any other key fails with an error wrapping
+	// ErrWrongKey (the local provider checks keyID before decrypting; the
+	// KMS provider tells KMS which key to use). A ciphertext or context that
+	// is rejected gives an error wrapping ErrAuthentication, and
+	// ErrAccessDenied or ErrThrottled are returned where they apply. It never
+	// returns garbage.
 	Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error)
 }
 

@@ -1,0 +1,61 @@
+package cloudchain_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/backend/memory"
+	"github.com/cloudchain/cloudchain/internal/testkeys"
+)
+
+func TestLegacyReadsCanBeSwitchedOff(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	keys := testkeys.New("k")
+	writer := cloudchain.New(b, keys, cloudchain.WithLegacyWrites(true))
+	if _, err := writer.Put(ctx, "db", "alice", []byte("legacy")); err != nil {
+		t.Fatal(err)
+	}
+	if sec, err := cloudchain.New(b, keys).Get(ctx, "db", "alice"); err != nil || string(sec.Value) != "legacy" || sec.Format != "legacy" {
+		t.Fatalf("legacy read (default on): %+v, %v", sec, err)
+	}
+	_, err := cloudchain.New(b, keys, cloudchain.WithLegacyReads(false)).Get(ctx, "db", "alice")
+	if !errors.Is(err, cloudchain.ErrAuthentication) || !strings.Contains(err.Error(), "legacy reads are off") {
+		t.Fatalf("legacy read with legacy reads off: err = %v", err)
+	}
+}
+
+func TestLegacyWritesNeedAnEncrypterAndFit(t *testing.T) {
+	ctx := context.Background()
+	st := cloudchain.New(memory.New(), testkeys.New("k"), cloudchain.WithLegacyWrites(true))
+	if _, err := st.Put(ctx, "db", "alice", make([]byte, cloudchain.MaxLegacySecret+1)); !errors.Is(err, cloudchain.ErrTooLarge) {
+		t.Fatalf("a 4097-byte legacy secret: err = %v, want ErrTooLarge", err)
+	}
+	if _, err := st.Get(ctx, "db", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("a refused put wrote something: %v", err)
+	}
+	noEnc := cloudchain.New(memory.New(), struct{ cloudchain.KeyProvider }{testkeys.New("k")}, cloudchain.WithLegacyWrites(true))
+	if _, err := noEnc.Put(ctx, "db", "alice", []byte("x")); !errors.Is(err, cloudchain.ErrUnsupported) {
+		t.Fatalf("legacy writes without an Encrypter: err = %v, want ErrUnsupported", err)
+	}
+}
+
+func TestErrorsNameTheSecretOnce(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	st := cloudchain.New(b, testkeys.New("k"))
+	if _, err := st.Put(ctx, "db", "alice", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := st.Put(ctx, "db", "alice", []byte("v2"), cloudchain.IfVersion(0))
+	if err == nil || strings.Count(err.Error(), "db/alice") != 1 {
+		t.Fatalf("error %q should name db/alice exactly once", err)
+	}
+	_, err = st.Get(ctx, "db", "bob")
+	if err == nil || err.Error() != "secret not found: db/bob" {
+		t.Fatalf("not found error = %q", err)
+	}
+}
