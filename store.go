@@ -175,6 +175,14 @@ type putConfig struct {
 	comment      string
 }
 
+func putConfigOf(opts []PutOption) putConfig {
+	var cfg putConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 // IfVersion makes the write conditional: it fails with a
 // *VersionConflictError unless the secret's current version is n (0: the
 // secret must not exist yet). Without IfVersion, a write that races another
@@ -195,28 +203,22 @@ func (s *Store) Put(ctx context.Context, service, user string, value []byte, opt
 	if err := ValidateID(service, user); err != nil {
 		return 0, err
 	}
-	var cfg putConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := putConfigOf(opts)
 	if s.legacy && len(value) > MaxLegacySecret {
 		return 0, fmt.Errorf("%w: the legacy format holds at most %d bytes, this secret has %d", ErrTooLarge, MaxLegacySecret, len(value))
 	}
-	return s.write(ctx, service, user, &cfg, nil, func(_ *Item) ([]byte, error) { return value, nil })
+	return s.writeRecord(ctx, service, user, &cfg, false, func(_ *Item) ([]byte, error) { return value, nil })
 }
 
-// write is the one read-modify-write loop behind every change. content
-// returns the plaintext of the new version given the current item (nil
-// plaintext with a nil error and tombstone set means a deletion marker).
-// first, if not nil, is an item the caller already loaded.
-func (s *Store) write(ctx context.Context, service, user string, cfg *putConfig, first *Item, content func(cur *Item) ([]byte, error)) (int64, error) {
-	return s.writeRecord(ctx, service, user, cfg, first, false, content)
-}
-
-func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putConfig, first *Item, tombstone bool, content func(cur *Item) ([]byte, error)) (int64, error) {
+// writeRecord is the one read-modify-write loop behind every change. content
+// checks the current item (nil if there is none) and returns the plaintext
+// of the new version; with tombstone set the new version is a deletion
+// marker and the plaintext is ignored. The loop re-reads and retries on a
+// conflict unless cfg asks for a check-and-set.
+func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putConfig, tombstone bool, content func(cur *Item) ([]byte, error)) (int64, error) {
 	var (
 		wg       sync.WaitGroup
-		cur      = first
+		cur      *Item
 		loadErr  error
 		dk       *DataKey
 		dkErr    error
@@ -224,13 +226,11 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		authErr  error
 		needsKey = !tombstone && !s.legacy
 	)
-	if cur == nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cur, loadErr = s.load(ctx, service, user)
-		}()
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cur, loadErr = s.load(ctx, service, user)
+	}()
 	if needsKey {
 		wg.Add(1)
 		go func() {
@@ -365,13 +365,15 @@ func (s *Store) sealLegacy(ctx context.Context, rec *Record, plaintext []byte) e
 func (s *Store) loadExisting(ctx context.Context, service, user string) (*Item, error) {
 	it, err := s.backend.Load(ctx, service, user)
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+		return nil, notFound(service, user)
 	}
 	if err != nil {
 		return nil, wrapRow("reading", service, user, err)
 	}
 	return it, nil
 }
+
+func notFound(service, user string) error { return fmt.Errorf("%w: %s/%s", ErrNotFound, service, user) }
 
 // wrapRow says what was being done to which secret, unless err already
 // names the secret (backends' errors often do).
@@ -523,19 +525,16 @@ func (s *Store) Rollback(ctx context.Context, service, user string, version int6
 	if version < 1 {
 		return 0, fmt.Errorf("%w: version must be 1 or more, got %d", ErrInvalidID, version)
 	}
-	var cfg putConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := putConfigOf(opts)
 	if cfg.comment == "" {
 		cfg.comment = fmt.Sprintf("rollback to version %d", version)
 	}
 	var plaintext []byte
 	defer func() { Zero(plaintext) }()
-	return s.write(ctx, service, user, &cfg, nil, func(cur *Item) ([]byte, error) {
+	return s.writeRecord(ctx, service, user, &cfg, false, func(cur *Item) ([]byte, error) {
 		Zero(plaintext)
 		if cur == nil {
-			return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+			return nil, notFound(service, user)
 		}
 		rec := cur.Find(version)
 		if rec == nil {
@@ -556,13 +555,10 @@ func (s *Store) Delete(ctx context.Context, service, user string, opts ...PutOpt
 	if err := ValidateID(service, user); err != nil {
 		return 0, err
 	}
-	var cfg putConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return s.writeRecord(ctx, service, user, &cfg, nil, true, func(cur *Item) ([]byte, error) {
+	cfg := putConfigOf(opts)
+	return s.writeRecord(ctx, service, user, &cfg, true, func(cur *Item) ([]byte, error) {
 		if cur == nil {
-			return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+			return nil, notFound(service, user)
 		}
 		if cur.Current().Deleted {
 			return nil, fmt.Errorf("%w: %s/%s is already deleted (version %d)", ErrDeleted, service, user, cur.Version())
@@ -577,17 +573,14 @@ func (s *Store) Undelete(ctx context.Context, service, user string, opts ...PutO
 	if err := ValidateID(service, user); err != nil {
 		return 0, err
 	}
-	var cfg putConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := putConfigOf(opts)
 	userComment := cfg.comment
 	var plaintext []byte
 	defer func() { Zero(plaintext) }()
-	return s.write(ctx, service, user, &cfg, nil, func(cur *Item) ([]byte, error) {
+	return s.writeRecord(ctx, service, user, &cfg, false, func(cur *Item) ([]byte, error) {
 		Zero(plaintext)
 		if cur == nil {
-			return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+			return nil, notFound(service, user)
 		}
 		if !cur.Current().Deleted {
 			return nil, fmt.Errorf("%s/%s is not deleted (current version %d)", service, user, cur.Version())

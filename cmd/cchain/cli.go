@@ -330,6 +330,14 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// commentOption turns a --comment flag into put options.
+func commentOption(comment string) []cloudchain.PutOption {
+	if comment == "" {
+		return nil
+	}
+	return []cloudchain.PutOption{cloudchain.WithComment(comment)}
+}
+
 func parseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
@@ -546,10 +554,7 @@ versions in between stay readable with get --version.`,
 			if err != nil {
 				return err
 			}
-			var opts []cloudchain.PutOption
-			if comment != "" {
-				opts = append(opts, cloudchain.WithComment(comment))
-			}
+			opts := commentOption(comment)
 			v, err := st.Rollback(cmd.Context(), args[0], args[1], n, opts...)
 			if err != nil {
 				return err
@@ -609,10 +614,7 @@ for confirmation on a terminal; elsewhere it needs --yes.`,
 					fmt.Fprintf(a.env.stdout, "Purged %s\n", what)
 					return nil
 				}
-				var opts []cloudchain.PutOption
-				if comment != "" {
-					opts = append(opts, cloudchain.WithComment(comment))
-				}
+				opts := commentOption(comment)
 				v, err := st.Delete(ctx, service, args[1], opts...)
 				if err != nil {
 					return err
@@ -624,10 +626,7 @@ for confirmation on a terminal; elsewhere it needs --yes.`,
 			if purge {
 				n, err = st.PurgeService(ctx, service)
 			} else {
-				var opts []cloudchain.PutOption
-				if comment != "" {
-					opts = append(opts, cloudchain.WithComment(comment))
-				}
+				opts := commentOption(comment)
 				n, err = st.DeleteService(ctx, service, opts...)
 			}
 			if err != nil {
@@ -685,10 +684,7 @@ func (a *app) undeleteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var opts []cloudchain.PutOption
-			if comment != "" {
-				opts = append(opts, cloudchain.WithComment(comment))
-			}
+			opts := commentOption(comment)
 			v, err := st.Undelete(cmd.Context(), args[0], args[1], opts...)
 			if err != nil {
 				return err
