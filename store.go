@@ -127,7 +127,7 @@ func (s *Store) Close() error {
 // VersionInfo describes one version of a secret, never its value.
 type VersionInfo struct {
 	Version int64     `json:"version"`
-	Created time.Time `json:"created"`
+	Created time.Time `json:"created,omitzero"`
 	Author  string    `json:"author,omitempty"`
 	Comment string    `json:"comment,omitempty"`
 	Format  string    `json:"format"`
