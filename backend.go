@@ -116,6 +116,16 @@ type Backend interface {
 	Items(ctx context.Context, service string, history bool, fn func(*Item) error) error
 }
 
+// A Discarder is a Backend that can remove an item it cannot decode (damaged
+// or altered beyond parsing), which Remove cannot, since Remove is
+// conditional on an item that Load returned. Store.Purge uses it only when
+// Load reports ErrMalformed.
+type Discarder interface {
+	// Discard removes whatever is stored for (service, user),
+	// unconditionally. Removing nothing is not an error.
+	Discard(ctx context.Context, service, user string) error
+}
+
 // Zero overwrites b with zeros. Use it on data keys and plaintext buffers
 // once they are no longer needed.
 func Zero(b []byte) {

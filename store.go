@@ -601,12 +601,22 @@ func (s *Store) Undelete(ctx context.Context, service, user string, opts ...PutO
 }
 
 // Purge removes (service, user) and its whole history. It cannot be undone.
+// An item too damaged to decode is removed too, if the backend is a
+// Discarder.
 func (s *Store) Purge(ctx context.Context, service, user string) error {
 	if err := ValidateID(service, user); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
 		it, err := s.loadExisting(ctx, service, user)
+		if d, ok := s.backend.(Discarder); ok && errors.Is(err, ErrMalformed) {
+			// A damaged item would otherwise block every write to this
+			// secret for good.
+			if err := d.Discard(ctx, service, user); err != nil {
+				return wrapRow("purging damaged", service, user, err)
+			}
+			return nil
+		}
 		if err != nil {
 			return err
 		}

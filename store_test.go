@@ -59,3 +59,25 @@ func TestErrorsNameTheSecretOnce(t *testing.T) {
 		t.Fatalf("not found error = %q", err)
 	}
 }
+
+func TestPurgeRemovesADamagedItem(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	st := cloudchain.New(b, testkeys.New("k"))
+	if _, err := st.Put(ctx, "db", "alice", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	b.Corrupt("db", "alice", []byte("garbage"))
+	if _, err := st.Get(ctx, "db", "alice"); !errors.Is(err, cloudchain.ErrMalformed) {
+		t.Fatalf("Get of a damaged item: err = %v, want ErrMalformed", err)
+	}
+	if _, err := st.Put(ctx, "db", "alice", []byte("v2")); !errors.Is(err, cloudchain.ErrMalformed) {
+		t.Fatalf("Put over a damaged item: err = %v, want ErrMalformed (never a blind overwrite)", err)
+	}
+	if err := st.Purge(ctx, "db", "alice"); err != nil {
+		t.Fatalf("Purge of a damaged item: %v", err)
+	}
+	if v, err := st.Put(ctx, "db", "alice", []byte("fresh")); err != nil || v != 1 {
+		t.Fatalf("Put after purging the damaged item = %d, %v", v, err)
+	}
+}

@@ -59,6 +59,7 @@ func RunWithOptions(t *testing.T, opts Options, newBackend func(t *testing.T) cl
 		t.Run("RemoveIsConditional", s.testRemove)
 		t.Run("ServicesAndItems", s.testListings)
 		t.Run("ManyItems", s.testMany)
+		t.Run("Discard", s.testDiscard)
 	})
 	t.Run("Store", func(t *testing.T) {
 		t.Run("PutGet", s.testPutGet)
@@ -219,6 +220,26 @@ func (s *suite) testRemove(t *testing.T) {
 	if _, err := b.Load(ctxFor(t), "svc", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
 		t.Fatalf("Load after Remove: err = %v, want ErrNotFound", err)
 	}
+}
+
+func (s *suite) testDiscard(t *testing.T) {
+	b := s.newBackend(t)
+	d, ok := b.(cloudchain.Discarder)
+	if !ok {
+		t.Skip("the backend is not a Discarder")
+	}
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	mustSave(t, b, nil, item("svc", "bob", 1))
+	if err := d.Discard(ctxFor(t), "svc", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(ctxFor(t), "svc", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("Load after Discard: err = %v, want ErrNotFound", err)
+	}
+	if err := d.Discard(ctxFor(t), "svc", "nobody"); err != nil {
+		t.Fatalf("Discard of nothing: %v", err)
+	}
+	mustLoad(t, b, "svc", "bob")
 }
 
 func collectServices(t *testing.T, b cloudchain.Backend) []string {

@@ -166,3 +166,26 @@ func (b *Backend) Items(ctx context.Context, service string, history bool, fn fu
 	}
 	return nil
 }
+
+var _ cloudchain.Discarder = (*Backend)(nil)
+
+// Discard implements cloudchain.Discarder.
+func (b *Backend) Discard(ctx context.Context, service, user string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.items, key(service, user))
+	return nil
+}
+
+// Corrupt replaces the stored bytes of (service, user)'s current record with
+// data, for tests of damaged items.
+func (b *Backend) Corrupt(service, user string, data []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if recs, ok := b.items[key(service, user)]; ok {
+		recs[0] = data
+	}
+}

@@ -102,6 +102,17 @@ var localCmds = map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		}
 		ts.Check(os.WriteFile(path, data, 0o600))
 	},
+	// damagestore breaks the record encoding of every item in the embedded
+	// store's file, as disk corruption could.
+	"damagestore": func(ts *testscript.TestScript, neg bool, args []string) {
+		path := filepath.Join(ts.Getenv("HOME"), ".local/share/cloudchain/secrets.db")
+		data, err := os.ReadFile(path)
+		ts.Check(err)
+		if !bytes.Contains(data, []byte("CCR1")) {
+			ts.Fatalf("no record found in %s", path)
+		}
+		ts.Check(os.WriteFile(path, bytes.ReplaceAll(data, []byte("CCR1"), []byte("CCR\x00")), 0o600))
+	},
 	// moverecord SERVICE USER TOSERVICE TOUSER copies the stored item of
 	// (SERVICE, USER) over (TOSERVICE, TOUSER), records and all.
 	"moverecord": func(ts *testscript.TestScript, neg bool, args []string) {
