@@ -25,11 +25,18 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runAsMain) == "1" {
 		main()
 	}
-	code := testscript.RunMain(m, map[string]func() int{
-		"cchain": func() int { return run(context.Background(), os.Args[1:], newEnv()) },
+	testscript.Main(stoppingM{m}, map[string]func(){
+		"cchain": func() { os.Exit(run(context.Background(), os.Args[1:], newEnv())) },
 	})
+}
+
+// stoppingM stops the test servers once the tests have run.
+type stoppingM struct{ m *testing.M }
+
+func (s stoppingM) Run() int {
+	code := s.m.Run()
 	stopServers()
-	os.Exit(code)
+	return code
 }
 
 // setupEnv gives every script an empty home and an AWS environment that can
@@ -208,20 +215,20 @@ func TestPromptAndConfirm(t *testing.T) {
 		t.Fatalf("read after prompt: exit %d, %q", code, out)
 	}
 
-	e, out, errb = newTestEnv("", "one", "two")
+	e, _, errb = newTestEnv("", "one", "two")
 	if code := run(ctx, []string{"put", "db", "alice"}, e); code != exitUsage {
 		t.Fatalf("mismatched entries: exit %d, want %d", code, exitUsage)
 	}
 	if !strings.Contains(errb.String(), "the two entries differ; nothing was saved") || strings.Contains(errb.String(), "one") {
 		t.Fatalf("stderr %q", errb)
 	}
-	e, out, errb = newTestEnv("", "", "")
+	e, _, errb = newTestEnv("", "", "")
 	if code := run(ctx, []string{"put", "db", "alice"}, e); code != exitUsage || !strings.Contains(errb.String(), "empty secret") {
 		t.Fatalf("empty prompt: exit %d, %q", code, errb)
 	}
 
 	// Purge asks on a terminal.
-	e, out, errb = newTestEnv("n\n")
+	e, _, errb = newTestEnv("n\n")
 	if code := run(ctx, []string{"delete", "db", "alice", "--purge"}, e); code != exitUsage || !strings.Contains(errb.String(), "not confirmed") {
 		t.Fatalf("purge refused: exit %d, %q", code, errb)
 	}

@@ -19,12 +19,11 @@ import (
 
 // Provider is a test key provider with one master key.
 type Provider struct {
-	id     string
-	aead   cipher.AEAD
-	gens   atomic.Int64
-	decs   atomic.Int64
-	encs   atomic.Int64
-	encErr error
+	id   string
+	aead cipher.AEAD
+	gens atomic.Int64
+	decs atomic.Int64
+	encs atomic.Int64
 }
 
 var (
