@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/user"
 	"strings"
 
@@ -27,17 +29,15 @@ var ErrNoRegion = errors.New("no AWS region configured")
 var ErrNoCredentials = errors.New("no AWS credentials found")
 
 // Open builds the Store the configuration describes. For the embedded default
-// it creates the data directory and master key if they do not exist yet (the
-// database file only on the first write). For DynamoDB it resolves region and credentials through the AWS SDK's
+// it creates nothing until the first write, which creates the data directory,
+// the master key and the database file; a missing key next to an existing
+// store is refused rather than replaced. For DynamoDB it resolves region and credentials through the AWS SDK's
 // standard chain and reports a clear error when either is missing.
 func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads)}
 	switch c.Backend {
 	case BackendLocal:
-		keys, err := local.Open(c.LocalKeyPath())
-		if err != nil {
-			return nil, err
-		}
+		keys := &localKeys{keyPath: c.LocalKeyPath(), storePath: c.LocalStorePath()}
 		b, err := bolt.Open(c.LocalStorePath(), bolt.WithTimeout(c.LockTimeout))
 		if err != nil {
 			return nil, err
@@ -152,6 +152,11 @@ func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
 	case BackendLocal:
 		if o.CreateKey {
 			return nil, fmt.Errorf("%w: --create-key is for KMS; the embedded store creates its own key", ErrConfig)
+		}
+		if _, err := os.Stat(c.LocalKeyPath()); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(c.LocalStorePath()); err == nil {
+				return nil, missingKeyError(c.LocalKeyPath(), c.LocalStorePath())
+			}
 		}
 		keys, created, err := local.Create(c.LocalKeyPath())
 		if err != nil {
