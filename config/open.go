@@ -200,16 +200,20 @@ func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
 		} else {
 			report = append(report, "point-in-time recovery is enabled")
 		}
+		var arn string
 		if o.CreateKey {
 			if !strings.HasPrefix(c.KMSKey, "alias/") {
 				return report, fmt.Errorf("%w: --create-key needs the key to be named by an alias such as alias/cloudchain, not %q", ErrConfig, c.KMSKey)
 			}
-			arn, err := awskms.CreateKey(ctx, clients.kms, c.KMSKey, "cloudchain secrets")
-			if err != nil {
-				return report, err
-			}
-			report = append(report, fmt.Sprintf("KMS key %s is %s", c.KMSKey, arn))
+			arn, err = awskms.CreateKey(ctx, clients.kms, c.KMSKey, "cloudchain secrets")
+		} else {
+			// Check the key now rather than at the first put.
+			arn, err = awskms.DescribeKey(ctx, clients.kms, c.KMSKey)
 		}
+		if err != nil {
+			return report, err
+		}
+		report = append(report, fmt.Sprintf("KMS key %s is %s", c.KMSKey, arn))
 		return report, nil
 	}
 	return nil, fmt.Errorf("%w: unknown backend %q", ErrConfig, c.Backend)

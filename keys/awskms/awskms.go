@@ -285,3 +285,25 @@ func describe(ctx context.Context, client CreateKeyAPI, keyID string) (string, e
 	}
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }
+
+// DescribeAPI is the part of the KMS client that DescribeKey uses.
+type DescribeAPI interface {
+	DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
+}
+
+// DescribeKey returns the ARN of the key that keyID (an alias, key id or
+// ARN) names, for `cchain setup` to show which key new secrets will use. A
+// missing key gives an error wrapping cloudchain.ErrNotSetUp.
+func DescribeKey(ctx context.Context, client DescribeAPI, keyID string) (string, error) {
+	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	if err != nil {
+		return "", translate("DescribeKey", keyID, true, err)
+	}
+	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
+		return "", fmt.Errorf("kms:DescribeKey for %s: the response has no key ARN", keyID)
+	}
+	if !out.KeyMetadata.Enabled {
+		return "", fmt.Errorf("kms:DescribeKey: KMS key %s (%s) is not enabled (state %s)", keyID, aws.ToString(out.KeyMetadata.Arn), out.KeyMetadata.KeyState)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
+}
