@@ -40,3 +40,33 @@ func ExampleConfig_Open() {
 	fmt.Println(cfg.Backend, secret)
 	// Output: local hunter2
 }
+
+// The Python module's savecreds and readcreds, on the store `cchain` uses by
+// default (here the embedded store in a temporary data directory).
+func ExampleSaveCreds() {
+	dir, err := os.MkdirTemp("", "cchain-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// Point the default configuration at the temporary directory.
+	for k, v := range map[string]string{"HOME": dir, "CLOUDCHAIN_CONFIG": "", "CLOUDCHAIN_BACKEND": "", "CLOUDCHAIN_DATA_DIR": dir} {
+		if old, ok := os.LookupEnv(k); ok {
+			defer os.Setenv(k, old)
+		} else {
+			defer os.Unsetenv(k)
+		}
+		os.Setenv(k, v)
+	}
+
+	ctx := context.Background()
+	if err := config.SaveCreds(ctx, "db", "alice", "hunter2"); err != nil {
+		log.Fatal(err)
+	}
+	secret, err := config.ReadCreds(ctx, "db", "alice")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(secret)
+	// Output: hunter2
+}
