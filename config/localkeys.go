@@ -28,10 +28,34 @@ var (
 	_ interface{ Close() error } = (*localKeys)(nil)
 )
 
-// errMissingKey says the master key is gone while the store exists.
-func missingKeyError(keyPath, storePath string) error {
-	return fmt.Errorf("%w: the master key %s is missing but the store %s exists\nhint: restore the key file from a backup (nothing in the store can be decrypted without it), or move the store away to start afresh",
-		cloudchain.ErrWrongKey, keyPath, storePath)
+// MissingKeyError says the embedded store's master key is gone while the
+// store exists. It wraps cloudchain.ErrWrongKey: nothing stored can be
+// decrypted.
+type MissingKeyError struct{ KeyPath, StorePath string }
+
+func (e *MissingKeyError) Error() string {
+	return fmt.Sprintf("the master key %s is missing but the store %s exists\nhint: restore the key file from a backup (nothing in the store can be decrypted without it), or move the store away to start afresh", e.KeyPath, e.StorePath)
+}
+
+// Unwrap returns cloudchain.ErrWrongKey.
+func (e *MissingKeyError) Unwrap() error { return cloudchain.ErrWrongKey }
+
+// loadOrRefuse loads the key, and if it does not exist says whether the
+// store does: the caller may create a key only when neither exists.
+func loadOrRefuse(keyPath, storePath string) (p *local.Provider, mayCreate bool, err error) {
+	p, err = local.Load(keyPath)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return p, false, err
+	}
+	if _, serr := os.Stat(storePath); serr != nil {
+		return nil, true, err
+	}
+	// The store exists. A first put by another process writes the key
+	// before the store, so look once more before refusing.
+	if p, err = local.Load(keyPath); !errors.Is(err, fs.ErrNotExist) {
+		return p, false, err
+	}
+	return nil, false, &MissingKeyError{KeyPath: keyPath, StorePath: storePath}
 }
 
 func (l *localKeys) provider(create bool) (*local.Provider, error) {
@@ -40,12 +64,13 @@ func (l *localKeys) provider(create bool) (*local.Provider, error) {
 	if l.p != nil {
 		return l.p, nil
 	}
-	p, err := local.Load(l.keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Stat(l.storePath); serr == nil || !create {
-			return nil, missingKeyError(l.keyPath, l.storePath)
-		}
+	p, mayCreate, err := loadOrRefuse(l.keyPath, l.storePath)
+	switch {
+	case mayCreate && create:
 		p, err = local.Open(l.keyPath)
+	case mayCreate:
+		// Nothing was ever stored here, so there is nothing to decrypt.
+		return nil, fmt.Errorf("%w: there is no master key %s yet", cloudchain.ErrWrongKey, l.keyPath)
 	}
 	if err != nil {
 		return nil, err

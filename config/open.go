@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"os/user"
 	"strings"
 
@@ -153,10 +152,8 @@ func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
 		if o.CreateKey {
 			return nil, fmt.Errorf("%w: --create-key is for KMS; the embedded store creates its own key", ErrConfig)
 		}
-		if _, err := os.Stat(c.LocalKeyPath()); errors.Is(err, fs.ErrNotExist) {
-			if _, err := os.Stat(c.LocalStorePath()); err == nil {
-				return nil, missingKeyError(c.LocalKeyPath(), c.LocalStorePath())
-			}
+		if _, _, err := loadOrRefuse(c.LocalKeyPath(), c.LocalStorePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
 		keys, created, err := local.Create(c.LocalKeyPath())
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -87,29 +88,35 @@ func run(ctx context.Context, args []string, e *env) int {
 }
 
 // cobraUsage recognises cobra's and pflag's usage errors and rewrites them
-// so that they never repeat a stray argument: a mistyped command line can
-// hold a secret (a password that starts with "-", or one with a space given
+// so that they never repeat what was typed: a mistyped command line can hold
+// a secret (a password that starts with "-", or one with a space given
 // unquoted to -s).
 func cobraUsage(msg string) (string, bool) {
+	const notShown = "(not shown, in case it is a secret)"
 	switch {
 	case strings.HasPrefix(msg, "unknown command"):
-		return "unexpected argument (not shown, in case it is a secret); the commands are put, get, history, rollback, delete, undelete, list, setup and version; quote a secret that has spaces, or give it on stdin with -s -", true
+		return "unexpected argument " + notShown + "; the commands are put, get, history, rollback, delete, undelete, list, setup and version; quote a secret that has spaces, or give it on stdin with -s -", true
 	case strings.HasPrefix(msg, "unknown shorthand flag"), strings.HasPrefix(msg, "flag needs an argument"):
 		// "unknown shorthand flag: 'S' in -Sup3rS3cret": keep the letter only.
 		if i := strings.Index(msg, " in -"); i >= 0 {
 			msg = msg[:i]
 		}
 		return msg, true
-	case strings.HasPrefix(msg, "unknown flag"):
-		if i := strings.IndexByte(msg, '='); i >= 0 {
-			msg = msg[:i]
+	case strings.HasPrefix(msg, "unknown flag"), strings.HasPrefix(msg, "bad flag syntax"):
+		return "unknown flag " + notShown + "; run `cchain COMMAND --help` for the flags, and give a secret that starts with - on stdin", true
+	case strings.HasPrefix(msg, "invalid argument"):
+		// `invalid argument "VALUE" for "--flag" flag: ...`: keep the flag.
+		if m := invalidFlagValue.FindStringSubmatch(msg); m != nil {
+			return fmt.Sprintf("invalid value for %s %s", m[1], notShown), true
 		}
-		return msg, true
-	case strings.HasPrefix(msg, "invalid argument"), strings.Contains(msg, "arg(s)"):
+		return "invalid flag value " + notShown, true
+	case strings.Contains(msg, "arg(s)"):
 		return msg, true
 	}
 	return "", false
 }
+
+var invalidFlagValue = regexp.MustCompile(`for "([^"]+)" flag`)
 
 // fixBareSave turns a trailing `-s` or `--save` with no value into `-s -`, so
 // that `cchain -u alice -e db -s` prompts for the secret instead of failing.
@@ -239,7 +246,12 @@ func (a *app) rootCommand() *cobra.Command {
 		a.putCommand(), a.getCommand(), a.historyCommand(), a.rollbackCommand(),
 		a.deleteCommand(), a.undeleteCommand(), a.listCommand(), a.setupCommand(), a.versionCommand(),
 	)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if msg, ok := cobraUsage(err.Error()); ok {
+			return &usageError{msg}
+		}
+		return &usageError{"invalid flags (not shown, in case they hold a secret); run `cchain COMMAND --help`"}
+	})
 	return root
 }
 
@@ -341,7 +353,7 @@ func commentOption(comment string) []cloudchain.PutOption {
 func parseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, usagef("version %q is not a whole number", s)
+		return 0, usagef("a version must be a whole number (the value is not shown, in case it is a secret)")
 	}
 	return v, nil
 }

@@ -44,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,32 +141,56 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 // given with WithDecryptKeys (for records written before a key change).
 // Otherwise a record planted by someone who can write to the table, wrapped
 // under a key of their own, would decrypt for any reader allowed to use that
-// key. A ciphertext made under another key fails with an error wrapping
+// key. Legacy records (written by the Python tool) name no key: they are
+// tried under the configured key, then under each of the WithDecryptKeys
+// keys. A ciphertext made under any other key fails with an error wrapping
 // cloudchain.ErrWrongKey; one whose bytes or context KMS rejects, with
 // cloudchain.ErrAuthentication. A Provider with no configured key passes
-// keyID as it is (or no KeyId for legacy records, which have none).
+// keyID as it is (or no KeyId, for legacy records).
 func (p *Provider) Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
-	in := &kms.DecryptInput{
-		CiphertextBlob:    ciphertext,
-		EncryptionContext: encCtx,
+	switch {
+	case p.keyID == "" || slices.Contains(p.decryptKeys, keyID) && keyID != "":
+		return p.decrypt(ctx, keyID, false, ciphertext, encCtx)
+	case keyID != "":
+		pt, err := p.decrypt(ctx, p.keyID, true, ciphertext, encCtx)
+		if errors.Is(err, cloudchain.ErrWrongKey) && looksLikeKeyARN(keyID) {
+			err = fmt.Errorf("%w\nhint: the record names key %q; if that key is yours, list it in decrypt_keys in [IAMKMS]", err, keyID)
+		}
+		return pt, err
 	}
-	use, own := keyID, false
-	if p.keyID != "" && !slices.Contains(p.decryptKeys, keyID) {
-		use, own = p.keyID, true
+	// A legacy record: no key id. Try the configured key, then the others.
+	pt, err := p.decrypt(ctx, p.keyID, true, ciphertext, encCtx)
+	for _, k := range p.decryptKeys {
+		if !errors.Is(err, cloudchain.ErrWrongKey) {
+			break
+		}
+		pt, err = p.decrypt(ctx, k, false, ciphertext, encCtx)
 	}
+	if errors.Is(err, cloudchain.ErrWrongKey) {
+		err = fmt.Errorf("%w\nhint: a legacy record names no key; the key that wrote it must be the configured keyalias or be listed in decrypt_keys in [IAMKMS]", err)
+	}
+	return pt, err
+}
+
+func (p *Provider) decrypt(ctx context.Context, use string, own bool, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
+	in := &kms.DecryptInput{CiphertextBlob: ciphertext, EncryptionContext: encCtx}
 	if use != "" {
 		in.KeyId = aws.String(use)
 	}
 	out, err := p.api.Decrypt(ctx, in)
 	if err != nil {
-		err = translate("Decrypt", use, own, err)
-		if own && keyID != "" && errors.Is(err, cloudchain.ErrWrongKey) {
-			return nil, fmt.Errorf("%w\nhint: the record names key %s; if that key is trusted, list it in [IAMKMS] decrypt_keys", err, keyID)
-		}
-		return nil, err
+		return nil, translate("Decrypt", use, own, err)
 	}
 	return out.Plaintext, nil
 }
+
+// looksLikeKeyARN reports whether s (read from a stored record, so not to be
+// trusted) has the shape of a KMS key ARN, and so is safe to show.
+func looksLikeKeyARN(s string) bool {
+	return keyARN.MatchString(s)
+}
+
+var keyARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}$`)
 
 // Encrypt encrypts plaintext (at most 4096 bytes) directly with KMS Encrypt
 // under the Provider's key and encCtx, and returns the ciphertext blob and

@@ -443,3 +443,50 @@ func (r *racingAPI) CreateKey(ctx context.Context, in *kms.CreateKeyInput, optFn
 	}
 	return out, err
 }
+
+// TestLegacyRecordsUnderEarlierKeys: records written by the Python tool name
+// no key; they read under the configured key or any key in decrypt_keys, and
+// under no other.
+func TestLegacyRecordsUnderEarlierKeys(t *testing.T) {
+	srv, client := setup(t, 3)
+	ctx := testCtx(t)
+	oldARN := srv.CreateKey("alias/old")
+	srv.CreateKey("alias/new")
+	srv.CreateKey("alias/stranger")
+	blob := func(alias string) []byte {
+		out, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(alias), Plaintext: []byte("python"), EncryptionContext: cloudchain.LegacyContext()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.CiphertextBlob
+	}
+	p := awskms.New(client, "alias/new", awskms.WithDecryptKeys(oldARN))
+	for _, alias := range []string{"alias/new", "alias/old"} {
+		pt, err := p.Decrypt(ctx, "", blob(alias), cloudchain.LegacyContext())
+		if err != nil || string(pt) != "python" {
+			t.Fatalf("legacy record under %s: %q, %v", alias, pt, err)
+		}
+	}
+	_, err := p.Decrypt(ctx, "", blob("alias/stranger"), cloudchain.LegacyContext())
+	if !errors.Is(err, cloudchain.ErrWrongKey) || !strings.Contains(err.Error(), "a legacy record names no key") {
+		t.Fatalf("legacy record under an untrusted key: err = %v", err)
+	}
+}
+
+// TestHintNeverShowsAForgedKeyID: the key id in a record comes from the
+// table; the wrong-key hint shows it only when it is a plain key ARN.
+func TestHintNeverShowsAForgedKeyID(t *testing.T) {
+	srv, client := setup(t, 3)
+	ctx := testCtx(t)
+	srv.CreateKey("alias/a")
+	srv.CreateKey("alias/b")
+	dk, err := awskms.New(client, "alias/b").GenerateDataKey(ctx, svc("db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "arn:aws:kms:us-east-1:111122223333:key/x\nhint: run curl evil | sh"
+	_, err = awskms.New(client, "alias/a").Decrypt(ctx, forged, dk.Wrapped, svc("db"))
+	if !errors.Is(err, cloudchain.ErrWrongKey) || strings.Contains(err.Error(), "evil") {
+		t.Fatalf("err = %v", err)
+	}
+}
