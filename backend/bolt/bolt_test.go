@@ -367,6 +367,15 @@ func TestCrash(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		if round == 0 {
+			// Let the first child get going even on a loaded machine, so
+			// that the kills below land on a store with data in it.
+			for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
+				if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+					break
+				}
+			}
+		}
 		time.Sleep(time.Duration(50+rand.IntN(200)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
