@@ -92,13 +92,7 @@ func TestLargeStoreLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 10,000 secrets")
 	}
-	env := localProcessEnv(t)
-	var dataDir string
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "CLOUDCHAIN_DATA_DIR="); ok {
-			dataDir = v
-		}
-	}
+	env, dataDir := localProcessEnvDir(t)
 	b, err := bolt.Open(filepath.Join(dataDir, "secrets.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -39,13 +39,20 @@ func cchainProcess(t *testing.T, ctx context.Context, env []string, stdin string
 }
 
 // localProcessEnv is the environment of a cchain process on a fresh
-// embedded store.
+// embedded store in a temporary directory.
 func localProcessEnv(t *testing.T) []string {
+	env, _ := localProcessEnvDir(t)
+	return env
+}
+
+// localProcessEnvDir is localProcessEnv, and also returns the data directory.
+func localProcessEnvDir(t *testing.T) (env []string, dataDir string) {
 	home := t.TempDir()
+	dataDir = filepath.Join(home, "data")
 	return []string{
-		"HOME=" + home, "XDG_DATA_HOME=", "CLOUDCHAIN_CONFIG=", "CLOUDCHAIN_DATA_DIR=" + filepath.Join(home, "data"),
+		"HOME=" + home, "XDG_DATA_HOME=", "CLOUDCHAIN_CONFIG=", "CLOUDCHAIN_DATA_DIR=" + dataDir,
 		"CLOUDCHAIN_BACKEND=", "AWS_EC2_METADATA_DISABLED=true",
-	}
+	}, dataDir
 }
 
 // testConcurrentProcesses runs n cchain processes that write one secret at
@@ -159,16 +166,10 @@ func TestExitCodes(t *testing.T) {
 // TestLockedStore: a second process waiting for the embedded store's lock
 // gets a clear error after a bounded wait instead of hanging.
 func TestLockedStore(t *testing.T) {
-	env := localProcessEnv(t)
+	env, dataDir := localProcessEnvDir(t)
 	ctx := context.Background()
 	if _, errOut, code := cchainProcess(t, ctx, env, "", "put", "db", "alice", "v1"); code != 0 {
 		t.Fatal(errOut)
-	}
-	var dataDir string
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "CLOUDCHAIN_DATA_DIR="); ok {
-			dataDir = v
-		}
 	}
 	db, err := bbolt.Open(filepath.Join(dataDir, "secrets.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {

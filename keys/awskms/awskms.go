@@ -148,8 +148,11 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 // cloudchain.ErrAuthentication. A Provider with no configured key passes
 // keyID as it is (or no KeyId, for legacy records).
 func (p *Provider) Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
+	trusted := keyID != "" && slices.Contains(p.decryptKeys, keyID)
 	switch {
-	case p.keyID == "" || slices.Contains(p.decryptKeys, keyID) && keyID != "":
+	case p.keyID == "" || trusted:
+		// A decrypt-only provider, or a key the caller listed: the
+		// record's key is the one to use.
 		return p.decrypt(ctx, keyID, false, ciphertext, encCtx)
 	case keyID != "":
 		pt, err := p.decrypt(ctx, p.keyID, true, ciphertext, encCtx)
