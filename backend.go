@@ -83,37 +83,67 @@ func (it *Item) Find(version int64) *Record {
 	return nil
 }
 
-// A Backend stores items. Every write is conditional on the item that was
-// read, so that no interleaving of writers loses an update. Implementations
+// A Backend stores items. Every write is conditional on the exact item that
+// was read, so that no interleaving of writers loses an update. Implementations
 // live in their own packages (backend/bolt, backend/dynamodb) and must pass
 // the conformance suite in backend/backendtest.
+//
+// Every method takes ctx first and never keeps it: a cancelled or expired ctx
+// makes the method return an error wrapping ctx.Err() as soon as the
+// backend can stop, and a write that returns such an error has either landed
+// whole or not at all. No method returns ErrNotFound for a failure whose cause
+// is unknown (throttling, access denied, a damaged store).
+//
+// The Store keeps each service's key ring as an item of that service whose
+// user is ServiceKeyUser, a name that no valid user can have. Backends store it
+// like any other item and return it from Load, LoadBatch and Items.
 type Backend interface {
 	// Load returns the item for (service, user), or an error wrapping
-	// ErrNotFound if there is none.
+	// ErrNotFound if there is none. An item that cannot be decoded gives an
+	// error wrapping ErrMalformed; a store that cannot be read at all (a
+	// damaged file), ErrCorrupt.
 	Load(ctx context.Context, service, user string) (*Item, error)
 
 	// Save replaces prev with next in one atomic, conditional write. prev
 	// is nil when the item must not exist yet; otherwise it is the item as
-	// returned by Load. If the stored item is no longer prev, Save writes
-	// nothing and returns an error wrapping ErrVersionConflict.
+	// returned by Load, and the write happens only if the stored item's
+	// current record is still byte for byte prev's current record (comparing
+	// version numbers alone would let a purge and a re-put in between pass
+	// as "unchanged"). Otherwise Save writes nothing and returns an error
+	// wrapping ErrVersionConflict.
 	//
-	// A backend with a size limit drops the oldest history records of next
-	// (modifying next.Records) until the item fits, and returns an error
-	// wrapping ErrTooLarge, writing nothing, if next.Records[0] alone does
-	// not fit.
-	Save(ctx context.Context, prev, next *Item) error
+	// Save never modifies next. A backend with a size limit stores only as
+	// much of next's history as fits, dropping the oldest records first, and
+	// returns how many records of next it dropped. If next.Records[0] alone
+	// does not fit, Save writes nothing and returns an error wrapping
+	// ErrTooLarge.
+	Save(ctx context.Context, prev, next *Item) (dropped int, err error)
 
 	// Remove deletes prev and its whole history, conditional on the stored
-	// item still being prev (ErrVersionConflict otherwise).
+	// item still being prev, as Save defines it (ErrVersionConflict
+	// otherwise).
 	Remove(ctx context.Context, prev *Item) error
 
 	// Services calls fn once for each service that has at least one item,
-	// in ascending byte order.
+	// in ascending byte order. An error from fn stops the walk and is
+	// returned as it is.
 	Services(ctx context.Context, fn func(service string) error) error
 
 	// Items calls fn for each item of service, in ascending byte order of
 	// user. With history false, items may carry only their current record.
+	// An error from fn stops the walk and is returned as it is.
 	Items(ctx context.Context, service string, history bool, fn func(*Item) error) error
+}
+
+// A BatchLoader is a Backend that can load several items of one service in
+// one round trip (DynamoDB BatchGetItem, one bbolt transaction). The Store
+// uses it to read a secret together with its service's key ring; without it
+// the Store makes concurrent Loads.
+type BatchLoader interface {
+	// LoadBatch returns the items for users of service, in the order of
+	// users, with a nil entry for each user that has no item. Reads are
+	// strongly consistent, as Load's are. Errors are Load's.
+	LoadBatch(ctx context.Context, service string, users []string) ([]*Item, error)
 }
 
 // A Discarder is a Backend that can remove an item it cannot decode (damaged

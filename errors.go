@@ -63,6 +63,15 @@ var (
 	// ErrMalformed means stored data could not be parsed as any known
 	// record or item format.
 	ErrMalformed = errors.New("malformed record")
+
+	// ErrCorrupt means the store itself is damaged (a bbolt file with bad
+	// pages, a truncated or empty file): nothing in it can be trusted until
+	// it is restored from a backup.
+	ErrCorrupt = errors.New("store is corrupt")
+
+	// ErrNotDeleted means Undelete was asked to restore a secret whose
+	// current version is not a deletion marker.
+	ErrNotDeleted = errors.New("secret is not deleted")
 )
 
 // VersionConflictError reports the versions involved in a failed conditional

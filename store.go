@@ -296,7 +296,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if cur != nil && len(cur.Records) > 0 {
 			prev = cur
 		}
-		err = s.backend.Save(ctx, prev, next)
+		_, err = s.backend.Save(ctx, prev, next)
 		if err == nil {
 			return rec.Version, nil
 		}
