@@ -124,7 +124,7 @@ func item(service, user string, versions ...int64) *cloudchain.Item {
 
 func mustSave(t *testing.T, b cloudchain.Backend, prev, next *cloudchain.Item) {
 	t.Helper()
-	if err := b.Save(ctxFor(t), prev, next); err != nil {
+	if _, err := b.Save(ctxFor(t), prev, next); err != nil {
 		t.Fatalf("Save(%s/%s v%d): %v", next.Service, next.User, next.Version(), err)
 	}
 }
@@ -190,7 +190,7 @@ func (s *suite) testSaveLoad(t *testing.T) {
 func (s *suite) testCreateTwice(t *testing.T) {
 	b := s.newBackend(t)
 	mustSave(t, b, nil, item("svc", "alice", 1))
-	err := b.Save(ctxFor(t), nil, item("svc", "alice", 1))
+	_, err := b.Save(ctxFor(t), nil, item("svc", "alice", 1))
 	if !errors.Is(err, cloudchain.ErrVersionConflict) {
 		t.Fatalf("second create: err = %v, want ErrVersionConflict", err)
 	}
@@ -207,7 +207,7 @@ func (s *suite) testStalePrev(t *testing.T) {
 	// A writer that still holds version 1 must lose, and write nothing.
 	other := item("svc", "alice", 2, 1)
 	other.Records[0].Comment = "the lost update"
-	err := b.Save(ctxFor(t), loaded, other)
+	_, err := b.Save(ctxFor(t), loaded, other)
 	if !errors.Is(err, cloudchain.ErrVersionConflict) {
 		t.Fatalf("stale write: err = %v, want ErrVersionConflict", err)
 	}
@@ -340,7 +340,7 @@ func (s *suite) testMany(t *testing.T) {
 			if i%10 == 0 {
 				svc = fmt.Sprintf("many-%03d", i/10)
 			}
-			if err := b.Save(ctx, nil, item(svc, fmt.Sprintf("user-%05d", i), 1)); err != nil {
+			if _, err := b.Save(ctx, nil, item(svc, fmt.Sprintf("user-%05d", i), 1)); err != nil {
 				failed.Add(1)
 				t.Errorf("Save %d: %v", i, err)
 			}
@@ -374,7 +374,7 @@ func (c *counting) Load(ctx context.Context, s, u string) (*cloudchain.Item, err
 	return c.Backend.Load(ctx, s, u)
 }
 
-func (c *counting) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+func (c *counting) Save(ctx context.Context, prev, next *cloudchain.Item) (int, error) {
 	c.saves.Add(1)
 	return c.Backend.Save(ctx, prev, next)
 }

@@ -299,26 +299,27 @@ func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.I
 	return it, nil
 }
 
-// Save replaces prev with next if the stored item's current version is
-// still prev's (prev nil: the item must not exist). Otherwise it writes
-// nothing and returns a *cloudchain.VersionConflictError. When the encoded
-// item would exceed MaxItemSize it drops the oldest history of next
-// (modifying next.Records); if the current record alone exceeds
-// MaxRecordSize it returns an error wrapping cloudchain.ErrTooLarge.
-func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+// Save replaces prev with next if the stored item's current record is
+// still, byte for byte, prev's (prev nil: the item must not exist).
+// Otherwise it writes nothing and returns a *cloudchain.VersionConflictError.
+// When the encoded item would exceed MaxItemSize it stores only the newest
+// records of next that fit and returns how many it dropped; next itself is
+// never modified. If the current record alone exceeds MaxRecordSize it
+// returns an error wrapping cloudchain.ErrTooLarge.
+func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (dropped int, err error) {
 	if next == nil || len(next.Records) == 0 {
-		return errors.New("bolt backend: Save needs an item with at least one record")
+		return 0, errors.New("bolt backend: Save needs an item with at least one record")
 	}
 	service, user := next.Service, next.User
 	if err := checkID(service, user); err != nil {
-		return err
+		return 0, err
 	}
 	if prev != nil && (prev.Service != service || prev.User != user) {
-		return fmt.Errorf("bolt backend: Save of %s/%s given the previous item of %s/%s", service, user, prev.Service, prev.User)
+		return 0, fmt.Errorf("bolt backend: Save of %s/%s given the previous item of %s/%s", service, user, prev.Service, prev.User)
 	}
 	value, kept, err := encodeItem(next.Records)
 	if err != nil {
-		return fmt.Errorf("saving %s/%s: %w", service, user, err)
+		return 0, fmt.Errorf("saving %s/%s: %w", service, user, err)
 	}
 	want := prev.Version()
 	key := itemKey(service, user)
@@ -339,12 +340,11 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
 	if err != nil {
 		var vc *cloudchain.VersionConflictError
 		if errors.As(err, &vc) {
-			return err
+			return 0, err
 		}
-		return fmt.Errorf("saving %s/%s: %w", service, user, err)
+		return 0, fmt.Errorf("saving %s/%s: %w", service, user, err)
 	}
-	next.Records = next.Records[:kept]
-	return nil
+	return len(next.Records) - kept, nil
 }
 
 // Remove deletes prev and its history if the stored item's current version

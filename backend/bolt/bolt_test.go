@@ -82,7 +82,7 @@ func TestRoundTripAndConflicts(t *testing.T) {
 	}
 
 	v1 := item("s", "u", 1)
-	if err := b.Save(ctx, nil, v1); err != nil {
+	if _, err := b.Save(ctx, nil, v1); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(b.Path())
@@ -105,17 +105,17 @@ func TestRoundTripAndConflicts(t *testing.T) {
 	}
 
 	// Creating it again conflicts.
-	err = b.Save(ctx, nil, item("s", "u", 1))
+	_, err = b.Save(ctx, nil, item("s", "u", 1))
 	var vc *cloudchain.VersionConflictError
 	if !errors.As(err, &vc) || vc.Expected != 0 || vc.Current != 1 || vc.Service != "s" || vc.User != "u" {
 		t.Fatalf("second create: %v", err)
 	}
 	v2 := item("s", "u", 2, 1)
-	if err := b.Save(ctx, got, v2); err != nil {
+	if _, err := b.Save(ctx, got, v2); err != nil {
 		t.Fatal(err)
 	}
 	// A stale prev conflicts and writes nothing.
-	if err := b.Save(ctx, got, item("s", "u", 3, 2, 1)); !errors.As(err, &vc) || vc.Expected != 1 || vc.Current != 2 {
+	if _, err := b.Save(ctx, got, item("s", "u", 3, 2, 1)); !errors.As(err, &vc) || vc.Expected != 1 || vc.Current != 2 {
 		t.Fatalf("stale save: %v", err)
 	}
 	if got, _ := b.Load(ctx, "s", "u"); !slices.Equal(versions(got), []int64{2, 1}) {
@@ -139,7 +139,7 @@ func TestRoundTripAndConflicts(t *testing.T) {
 		"empty service": item("", "u", 1),
 		"version zero":  item("s", "u", 0),
 	} {
-		if err := b.Save(ctx, nil, it); err == nil {
+		if _, err := b.Save(ctx, nil, it); err == nil {
 			t.Errorf("%s: Save accepted it", name)
 		}
 	}
@@ -159,7 +159,7 @@ func TestListings(t *testing.T) {
 		t.Fatalf("services of a missing file: %v", ss)
 	}
 	for _, id := range [][2]string{{"b", "2"}, {"a", "x"}, {"b", "1"}, {"a b", "z"}, {"ab", "y"}, {"a", "w"}, {"b\x01", "q"}} {
-		if err := b.Save(ctx, nil, item(id[0], id[1], 2, 1)); err != nil {
+		if _, err := b.Save(ctx, nil, item(id[0], id[1], 2, 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +186,8 @@ func TestListings(t *testing.T) {
 	err := b.Services(ctx, func(s string) error {
 		return b.Items(ctx, s, true, func(it *cloudchain.Item) error {
 			next := &cloudchain.Item{Service: it.Service, User: it.User, Records: append([]*cloudchain.Record{rec(it.Version()+1, 8)}, it.Records...)}
-			return b.Save(ctx, it, next)
+			_, err := b.Save(ctx, it, next)
+			return err
 		})
 	})
 	if err != nil {
@@ -206,7 +207,7 @@ func TestTooLarge(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
 	big := &cloudchain.Item{Service: "s", User: "u", Records: []*cloudchain.Record{rec(1, bolt.MaxRecordSize)}}
-	if err := b.Save(ctx, nil, big); !errors.Is(err, cloudchain.ErrTooLarge) {
+	if _, err := b.Save(ctx, nil, big); !errors.Is(err, cloudchain.ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
 	}
 	if _, err := os.Stat(b.Path()); !errors.Is(err, fs.ErrNotExist) {
@@ -218,15 +219,22 @@ func TestTooLarge(t *testing.T) {
 	for v := int64(n); v >= 1; v-- {
 		next.Records = append(next.Records, rec(v, bolt.MaxRecordSize-1024))
 	}
-	if err := b.Save(ctx, nil, next); err != nil {
+	dropped, err := b.Save(ctx, nil, next)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(next.Records) != n {
+		t.Fatalf("Save changed next: %d records, want %d", len(next.Records), n)
 	}
 	got, err := b.Load(ctx, "s", "u")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Records) >= n || len(got.Records) < 2 || !slices.Equal(versions(got), versions(next)) {
+	if len(got.Records) >= n || len(got.Records) < 2 || !slices.Equal(versions(got), versions(next)[:len(got.Records)]) {
 		t.Fatalf("stored versions %v, next has %v", versions(got), versions(next))
+	}
+	if dropped != n-len(got.Records) {
+		t.Fatalf("Save reported %d dropped, but stored %d of %d records", dropped, len(got.Records), n)
 	}
 }
 
@@ -235,7 +243,7 @@ func TestTooLarge(t *testing.T) {
 func TestLocked(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t, bolt.WithTimeout(200*time.Millisecond))
-	if err := b.Save(ctx, nil, item("s", "u", 1)); err != nil {
+	if _, err := b.Save(ctx, nil, item("s", "u", 1)); err != nil {
 		t.Fatal(err)
 	}
 	db, err := bbolt.Open(b.Path(), 0o600, &bbolt.Options{Timeout: time.Second})
@@ -245,7 +253,7 @@ func TestLocked(t *testing.T) {
 	defer db.Close()
 	for name, op := range map[string]func() error{
 		"Load": func() error { _, err := b.Load(ctx, "s", "u"); return err },
-		"Save": func() error { return b.Save(ctx, nil, item("s", "v", 1)) },
+		"Save": func() error { _, err := b.Save(ctx, nil, item("s", "v", 1)); return err },
 		"Services": func() error {
 			return b.Services(ctx, func(string) error { return nil })
 		},
@@ -292,7 +300,7 @@ func TestEmptyFile(t *testing.T) {
 	if _, err := b.Load(ctx, "s", "u"); !errors.Is(err, cloudchain.ErrNotFound) {
 		t.Fatalf("Load: %v", err)
 	}
-	if err := b.Save(ctx, nil, item("s", "u", 1)); err != nil {
+	if _, err := b.Save(ctx, nil, item("s", "u", 1)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -308,7 +316,7 @@ func TestNotABoltFile(t *testing.T) {
 	if _, err := b.Load(ctx, "s", "u"); err == nil || errors.Is(err, cloudchain.ErrNotFound) {
 		t.Fatalf("Load: %v", err)
 	}
-	if err := b.Save(ctx, nil, item("s", "u", 1)); err == nil {
+	if _, err := b.Save(ctx, nil, item("s", "u", 1)); err == nil {
 		t.Fatal("Save wrote into a file that is not a database")
 	}
 	if got, _ := os.ReadFile(b.Path()); !bytes.Equal(got, junk) {
@@ -339,7 +347,7 @@ func TestHelperCrashWriter(t *testing.T) {
 		if cur != nil {
 			next.Records = append(next.Records, cur.Records[:min(len(cur.Records), 4)]...)
 		}
-		if err := b.Save(ctx, cur, next); err != nil {
+		if _, err := b.Save(ctx, cur, next); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
@@ -445,7 +453,7 @@ func BenchmarkBoltSave(b *testing.B) {
 		if cur != nil {
 			next.Records = append(next.Records, cur.Records[:min(len(cur.Records), 10)]...)
 		}
-		if err := be.Save(ctx, cur, next); err != nil {
+		if _, err := be.Save(ctx, cur, next); err != nil {
 			b.Fatal(err)
 		}
 		cur = next
@@ -456,11 +464,11 @@ func BenchmarkBoltLoad(b *testing.B) {
 	ctx := context.Background()
 	be := newBackend(b)
 	next := item("svc", "user", 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
-	if err := be.Save(ctx, nil, next); err != nil {
+	if _, err := be.Save(ctx, nil, next); err != nil {
 		b.Fatal(err)
 	}
 	for i := range 100 {
-		if err := be.Save(ctx, nil, item("svc", "u"+strconv.Itoa(i), 1)); err != nil {
+		if _, err := be.Save(ctx, nil, item("svc", "u"+strconv.Itoa(i), 1)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -28,11 +28,11 @@ func Example() {
 	fmt.Println(err)
 
 	v1 := &cloudchain.Item{Service: "db", User: "admin", Records: []*cloudchain.Record{{Version: 1, Deleted: true}}}
-	if err := b.Save(ctx, nil, v1); err != nil {
+	if _, err := b.Save(ctx, nil, v1); err != nil {
 		log.Fatal(err)
 	}
 	// A second writer that also read "no item" loses.
-	err = b.Save(ctx, nil, v1)
+	_, err = b.Save(ctx, nil, v1)
 	fmt.Println(err)
 
 	it, err := b.Load(ctx, "db", "admin")

@@ -47,8 +47,8 @@
 //
 // DynamoDB refuses items larger than 400 KB, counting attribute names and
 // values. Save computes the item's size the way DynamoDB does, and drops the
-// oldest history records (modifying next.Records) until it fits with a
-// margin to spare. If the current record alone does not fit, Save returns an
+// oldest history records until it fits with a margin to spare, and reports
+// how many it dropped; it never modifies next. If the current record alone does not fit, Save returns an
 // error wrapping cloudchain.ErrTooLarge and writes nothing.
 //
 // # Errors
@@ -193,13 +193,13 @@ func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.I
 
 // Save replaces prev with next in one conditional PutItem. See the package
 // documentation for the conditions and the size limit.
-func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (dropped int, err error) {
 	if next == nil || len(next.Records) == 0 || next.Records[0] == nil {
-		return errors.New("dynamodb backend: Save needs an item with at least one record")
+		return 0, errors.New("dynamodb backend: Save needs an item with at least one record")
 	}
-	av, err := b.encodeItem(next)
+	av, kept, err := b.encodeItem(next)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cond := conditionFor(prev)
 	_, err = b.client.PutItem(ctx, &ddb.PutItemInput{
@@ -211,9 +211,9 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
-		return b.writeError("PutItem", next.Service, next.User, prev, err)
+		return 0, b.writeError("PutItem", next.Service, next.User, prev, err)
 	}
-	return nil
+	return len(next.Records) - kept, nil
 }
 
 // Remove deletes prev and its whole history with one conditional DeleteItem.

@@ -164,7 +164,7 @@ func TestUpgradeInPlaceKeepsLegacyHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := itemOf("svc", "bob", record(2, 32), prev.Records[0])
-	if err := e.backend.Save(ctxFor(t), prev, next); err != nil {
+	if _, err := e.backend.Save(ctxFor(t), prev, next); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 	raw := e.getRaw(t, "svc", "bob")
@@ -192,7 +192,7 @@ func TestLegacyWritesKeepSecretForPython(t *testing.T) {
 	ct := []byte("kms blob written by cchain in legacy mode")
 	legacy := &cloudchain.Record{Format: cloudchain.FormatLegacy, Version: 1, Created: epoch, KeyID: "arn:aws:kms:us-east-1:123456789012:key/x",
 		Context: cloudchain.LegacyContext(), Ciphertext: ct}
-	if err := e.backend.Save(ctxFor(t), nil, itemOf("svc", "amy", legacy)); err != nil {
+	if _, err := e.backend.Save(ctxFor(t), nil, itemOf("svc", "amy", legacy)); err != nil {
 		t.Fatal(err)
 	}
 	raw := e.getRaw(t, "svc", "amy")
@@ -205,7 +205,7 @@ func TestLegacyWritesKeepSecretForPython(t *testing.T) {
 	ct2 := []byte("second legacy blob")
 	legacy2 := *legacy
 	legacy2.Version, legacy2.Ciphertext = 2, ct2
-	if err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "amy", &legacy2, legacy)); err != nil {
+	if _, err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "amy", &legacy2, legacy)); err != nil {
 		t.Fatal(err)
 	}
 	if sec := e.getRaw(t, "svc", "amy")["Secret"].(*types.AttributeValueMemberS); sec.Value != base64.StdEncoding.EncodeToString(ct2) {
@@ -214,7 +214,7 @@ func TestLegacyWritesKeepSecretForPython(t *testing.T) {
 
 	// A v1 write drops Secret, so the Python client cannot read a stale value.
 	prev, _ = e.backend.Load(ctxFor(t), "svc", "amy")
-	if err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "amy", record(3, 16), &legacy2, legacy)); err != nil {
+	if _, err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "amy", record(3, 16), &legacy2, legacy)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := e.getRaw(t, "svc", "amy")["Secret"]; ok {
@@ -232,7 +232,7 @@ func TestLegacyConditionDetectsPythonOverwrite(t *testing.T) {
 		}
 		// The Python client overwrites the secret between Load and Save.
 		e.putRaw(t, pythonItem("svc", "bob", []byte("python's new value")))
-		err = e.backend.Save(ctxFor(t), prev, itemOf("svc", "bob", record(2, 16), prev.Records[0]))
+		_, err = e.backend.Save(ctxFor(t), prev, itemOf("svc", "bob", record(2, 16), prev.Records[0]))
 		if !errors.Is(err, cloudchain.ErrVersionConflict) {
 			t.Fatalf("Save over a Python overwrite: err = %v, want ErrVersionConflict", err)
 		}
@@ -244,18 +244,18 @@ func TestLegacyConditionDetectsPythonOverwrite(t *testing.T) {
 			t.Fatalf("the Python client's write was lost: %q", got.Records[0].Ciphertext)
 		}
 		// Re-reading and retrying works.
-		if err := e.backend.Save(ctxFor(t), got, itemOf("svc", "bob", record(2, 16), got.Records[0])); err != nil {
+		if _, err := e.backend.Save(ctxFor(t), got, itemOf("svc", "bob", record(2, 16), got.Records[0])); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
 	})
 	t.Run("AfterUpgrade", func(t *testing.T) {
 		e := newEnv(t)
-		if err := e.backend.Save(ctxFor(t), nil, itemOf("svc", "bob", record(1, 16))); err != nil {
+		if _, err := e.backend.Save(ctxFor(t), nil, itemOf("svc", "bob", record(1, 16))); err != nil {
 			t.Fatal(err)
 		}
 		prev, _ := e.backend.Load(ctxFor(t), "svc", "bob")
 		e.putRaw(t, pythonItem("svc", "bob", []byte("python again")))
-		err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "bob", record(2, 16), prev.Records[0]))
+		_, err := e.backend.Save(ctxFor(t), prev, itemOf("svc", "bob", record(2, 16), prev.Records[0]))
 		if !errors.Is(err, cloudchain.ErrVersionConflict) {
 			t.Fatalf("err = %v, want ErrVersionConflict", err)
 		}
@@ -270,12 +270,16 @@ func TestSaveDropsOldestHistoryToFit(t *testing.T) {
 		recs = append(recs, record(v, recSize))
 	}
 	next := itemOf("big", "alice", recs...)
-	if err := e.backend.Save(ctxFor(t), nil, next); err != nil {
+	dropped, err := e.backend.Save(ctxFor(t), nil, next)
+	if err != nil {
 		t.Fatalf("Save of a 600 KB item: %v", err)
 	}
 	// Four records of about 100 KB fit under 400 KB; the two oldest go.
-	if !slices.Equal(versions(next), []int64{6, 5, 4, 3}) {
-		t.Fatalf("Save left next with versions %v, want [6 5 4 3]", versions(next))
+	if dropped != 2 {
+		t.Fatalf("Save reported %d records dropped, want 2", dropped)
+	}
+	if !slices.Equal(versions(next), []int64{6, 5, 4, 3, 2, 1}) {
+		t.Fatalf("Save changed next: versions %v, want [6 5 4 3 2 1]", versions(next))
 	}
 	got, err := e.backend.Load(ctxFor(t), "big", "alice")
 	if err != nil {
@@ -291,13 +295,13 @@ func TestSaveDropsOldestHistoryToFit(t *testing.T) {
 
 func TestTooLargeSecretWritesNothing(t *testing.T) {
 	e := newEnv(t)
-	if err := e.backend.Save(ctxFor(t), nil, itemOf("big", "alice", record(1, 100))); err != nil {
+	if _, err := e.backend.Save(ctxFor(t), nil, itemOf("big", "alice", record(1, 100))); err != nil {
 		t.Fatal(err)
 	}
 	prev, _ := e.backend.Load(ctxFor(t), "big", "alice")
 	e.counter.Reset()
 	next := itemOf("big", "alice", record(2, 410_000), prev.Records[0])
-	err := e.backend.Save(ctxFor(t), prev, next)
+	_, err := e.backend.Save(ctxFor(t), prev, next)
 	if !errors.Is(err, cloudchain.ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
@@ -317,11 +321,16 @@ func TestTooLargeSecretWritesNothing(t *testing.T) {
 
 	// Just under the limit fits, with no room for history.
 	fits := itemOf("big", "alice", record(2, 408_400), prev.Records[0])
-	if err := e.backend.Save(ctxFor(t), prev, fits); err != nil {
+	dropped, err := e.backend.Save(ctxFor(t), prev, fits)
+	if err != nil {
 		t.Fatalf("a 408,400-byte secret: %v", err)
 	}
-	if !slices.Equal(versions(fits), []int64{2}) {
-		t.Fatalf("versions %v, want [2]", versions(fits))
+	if dropped != 1 || len(fits.Records) != 2 {
+		t.Fatalf("dropped %d (want 1), next has %d records (want 2, untouched)", dropped, len(fits.Records))
+	}
+	got, _ = e.backend.Load(ctxFor(t), "big", "alice")
+	if !slices.Equal(versions(got), []int64{2}) {
+		t.Fatalf("stored versions %v, want [2]", versions(got))
 	}
 }
 
@@ -370,11 +379,11 @@ func TestPagination(t *testing.T) {
 	for i := range n {
 		user := fmt.Sprintf("user-%03d", i)
 		want = append(want, user)
-		if err := e.backend.Save(ctxFor(t), nil, itemOf("paged", user, record(2, 10), record(1, 10))); err != nil {
+		if _, err := e.backend.Save(ctxFor(t), nil, itemOf("paged", user, record(2, 10), record(1, 10))); err != nil {
 			t.Fatal(err)
 		}
 		if i%5 == 0 {
-			if err := e.backend.Save(ctxFor(t), nil, itemOf(fmt.Sprintf("svc-%02d", i), "x", record(1, 10))); err != nil {
+			if _, err := e.backend.Save(ctxFor(t), nil, itemOf(fmt.Sprintf("svc-%02d", i), "x", record(1, 10))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -434,7 +443,7 @@ func TestRequestCounts(t *testing.T) {
 		t.Fatalf("Load of a missing item: %v", err)
 	}
 	check("Load of a missing item", map[string]int{"GetItem": 1})
-	if err := e.backend.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))); err != nil {
+	if _, err := e.backend.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))); err != nil {
 		t.Fatal(err)
 	}
 	check("Save", map[string]int{"PutItem": 1})
@@ -443,7 +452,7 @@ func TestRequestCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("Load", map[string]int{"GetItem": 1})
-	if err := e.backend.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))); !errors.Is(err, cloudchain.ErrVersionConflict) {
+	if _, err := e.backend.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))); !errors.Is(err, cloudchain.ErrVersionConflict) {
 		t.Fatalf("second create: %v", err)
 	}
 	check("a conflicting Save", map[string]int{"PutItem": 1})
@@ -472,7 +481,7 @@ func TestMissingTableIsNotSetUp(t *testing.T) {
 	ctx := ctxFor(t)
 	ops := map[string]func() error{
 		"Load": func() error { _, err := b.Load(ctx, "svc", "alice"); return err },
-		"Save": func() error { return b.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))) },
+		"Save": func() error { _, err := b.Save(ctx, nil, itemOf("svc", "alice", record(1, 10))); return err },
 		"Remove": func() error {
 			return b.Remove(ctx, itemOf("svc", "alice", record(1, 10)))
 		},

@@ -127,7 +127,7 @@ func TestConditions(t *testing.T) {
 			f := &fakeAPI{}
 			b := dynamodb.New(f, "safedb")
 			next := itemOf("svc", "alice", record(tc.prev.Version()+1, 10))
-			if err := b.Save(context.Background(), tc.prev, next); err != nil {
+			if _, err := b.Save(context.Background(), tc.prev, next); err != nil {
 				t.Fatal(err)
 			}
 			in := f.puts[0]
@@ -164,7 +164,7 @@ func TestConflictReportsCurrentVersion(t *testing.T) {
 		Item:    map[string]types.AttributeValue{"Ver": &types.AttributeValueMemberN{Value: "7"}},
 	}}
 	b := dynamodb.New(f, "safedb")
-	err := b.Save(context.Background(), itemOf("svc", "alice", record(5, 10)), itemOf("svc", "alice", record(6, 10)))
+	_, err := b.Save(context.Background(), itemOf("svc", "alice", record(5, 10)), itemOf("svc", "alice", record(6, 10)))
 	var vc *cloudchain.VersionConflictError
 	if !errors.As(err, &vc) || vc.Expected != 5 || vc.Current != 7 || vc.Service != "svc" || vc.User != "alice" {
 		t.Fatalf("err = %#v, want a VersionConflictError from 5 to 7", err)

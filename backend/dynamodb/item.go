@@ -11,15 +11,16 @@ import (
 	"github.com/cloudchain/cloudchain"
 )
 
-// encodeItem builds the attributes of next, dropping the oldest history
-// records of next until the item fits.
-func (b *Backend) encodeItem(next *cloudchain.Item) (map[string]types.AttributeValue, error) {
+// encodeItem builds the attributes of next, leaving out the oldest history
+// records of next until the item fits. It returns how many records of next
+// the attributes hold, and does not modify next.
+func (b *Backend) encodeItem(next *cloudchain.Item) (av map[string]types.AttributeValue, kept int, err error) {
 	cur := next.Records[0]
 	rec, err := cur.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("encoding %s/%s version %d: %w", next.Service, next.User, cur.Version, err)
+		return nil, 0, fmt.Errorf("encoding %s/%s version %d: %w", next.Service, next.User, cur.Version, err)
 	}
-	av := keyOf(next.Service, next.User)
+	av = keyOf(next.Service, next.User)
 	av[attrVer] = numberOf(cur.Version)
 	av[attrRec] = &types.AttributeValueMemberB{Value: rec}
 	if cur.Format == cloudchain.FormatLegacy && !cur.Deleted && len(cur.Ciphertext) > 0 {
@@ -33,7 +34,7 @@ func (b *Backend) encodeItem(next *cloudchain.Item) (map[string]types.AttributeV
 		if secret < 0 {
 			secret = len(cur.Ciphertext)
 		}
-		return nil, fmt.Errorf("%w: %s/%s: the secret is %d bytes, which makes a %d-byte DynamoDB item even with no history; the limit is %d KB (%d bytes, keeping a margin)",
+		return nil, 0, fmt.Errorf("%w: %s/%s: the secret is %d bytes, which makes a %d-byte DynamoDB item even with no history; the limit is %d KB (%d bytes, keeping a margin)",
 			cloudchain.ErrTooLarge, next.Service, next.User, secret, size, b.maxSize/1024, budget)
 	}
 
@@ -42,7 +43,7 @@ func (b *Backend) encodeItem(next *cloudchain.Item) (map[string]types.AttributeV
 	for _, r := range next.Records[1:] {
 		data, err := r.MarshalBinary()
 		if err != nil {
-			return nil, fmt.Errorf("encoding %s/%s version %d: %w", next.Service, next.User, r.Version, err)
+			return nil, 0, fmt.Errorf("encoding %s/%s version %d: %w", next.Service, next.User, r.Version, err)
 		}
 		elem := 1 + len(data) // each list element costs one byte more
 		if size+histSize+elem > budget {
@@ -51,11 +52,10 @@ func (b *Backend) encodeItem(next *cloudchain.Item) (map[string]types.AttributeV
 		histSize += elem
 		hist = append(hist, &types.AttributeValueMemberB{Value: data})
 	}
-	next.Records = next.Records[:1+len(hist)]
 	if len(hist) > 0 {
 		av[attrHist] = &types.AttributeValueMemberL{Value: hist}
 	}
-	return av, nil
+	return av, 1 + len(hist), nil
 }
 
 // decodeItem turns a stored item into a cloudchain.Item. With history false

@@ -44,7 +44,7 @@ func TestCreateTable(t *testing.T) {
 
 	// The table works as a backend.
 	b := dynamodb.New(client, table)
-	if err := b.Save(ctxFor(t), nil, itemOf("svc", "alice", record(1, 10))); err != nil {
+	if _, err := b.Save(ctxFor(t), nil, itemOf("svc", "alice", record(1, 10))); err != nil {
 		t.Fatal(err)
 	}
 

@@ -72,28 +72,28 @@ func (b *Backend) check(service, user string, prev *cloudchain.Item) error {
 }
 
 // Save implements cloudchain.Backend.
-func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) error {
+func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (dropped int, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if len(next.Records) == 0 {
-		return fmt.Errorf("saving %s/%s: item has no records", next.Service, next.User)
+		return 0, fmt.Errorf("saving %s/%s: item has no records", next.Service, next.User)
 	}
 	var recs [][]byte
 	for _, r := range next.Records {
 		enc, err := r.MarshalBinary()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		recs = append(recs, enc)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.check(next.Service, next.User, prev); err != nil {
-		return err
+		return 0, err
 	}
 	b.items[key(next.Service, next.User)] = recs
-	return nil
+	return 0, nil
 }
 
 // Remove implements cloudchain.Backend.
