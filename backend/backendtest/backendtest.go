@@ -65,6 +65,7 @@ func RunWithOptions(t *testing.T, opts Options, newBackend func(t *testing.T) cl
 		t.Run("CreateTwiceConflicts", s.testCreateTwice)
 		t.Run("StalePrevConflicts", s.testStalePrev)
 		t.Run("RemoveIsConditional", s.testRemove)
+		t.Run("PurgeAndReputConflicts", s.testPurgeReput)
 		t.Run("ServicesAndItems", s.testListings)
 		t.Run("ManyItems", s.testMany)
 		t.Run("Discard", s.testDiscard)
@@ -228,6 +229,42 @@ func (s *suite) testRemove(t *testing.T) {
 	if _, err := b.Load(ctxFor(t), "svc", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
 		t.Fatalf("Load after Remove: err = %v, want ErrNotFound", err)
 	}
+}
+
+// testPurgeReput is the ABA case: a writer reads version 1, someone removes
+// the item and writes a new version 1, and the first writer's Save or Remove
+// must still fail, because the item it read is gone.
+func (s *suite) testPurgeReput(t *testing.T) {
+	b := s.newBackend(t)
+	ctx := ctxFor(t)
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	stale := mustLoad(t, b, "svc", "alice")
+	if err := b.Remove(ctx, mustLoad(t, b, "svc", "alice")); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	// The same version number, with a record that differs in its nonce and
+	// ciphertext, as a new put's record would.
+	again := item("svc", "alice", 1)
+	again.Records[0].Nonce = bytes.Repeat([]byte{0xee}, 12)
+	again.Records[0].Ciphertext = []byte("ciphertext-of-the-new-version-1")
+	mustSave(t, b, nil, again)
+
+	next := item("svc", "alice", 2, 1)
+	next.Records[1] = stale.Records[0]
+	if _, err := b.Save(ctx, stale, next); !errors.Is(err, cloudchain.ErrVersionConflict) {
+		t.Fatalf("Save conditional on the purged version 1: err = %v, want ErrVersionConflict", err)
+	}
+	if err := b.Remove(ctx, stale); !errors.Is(err, cloudchain.ErrVersionConflict) {
+		t.Fatalf("Remove conditional on the purged version 1: err = %v, want ErrVersionConflict", err)
+	}
+	sameRecords(t, mustLoad(t, b, "svc", "alice"), again)
+
+	// The item as it is now can still be written.
+	cur := mustLoad(t, b, "svc", "alice")
+	next = item("svc", "alice", 2)
+	next.Records = append(next.Records, cur.Records[0])
+	mustSave(t, b, cur, next)
+	sameRecords(t, mustLoad(t, b, "svc", "alice"), next)
 }
 
 func (s *suite) testDiscard(t *testing.T) {

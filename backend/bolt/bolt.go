@@ -37,8 +37,8 @@
 //
 // # Consistency
 //
-// Save and Remove compare the stored item's current version with the
-// version the caller read and write in the same bbolt transaction, so
+// Save and Remove compare the stored item's current record, byte for byte,
+// with the one the caller read and write in the same bbolt transaction, so
 // concurrent writers, in this process or others, never lose an update.
 // bbolt syncs every transaction to disk before it commits, so a crash at any
 // point leaves either the old or the new item.
@@ -301,7 +301,9 @@ func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.I
 
 // Save replaces prev with next if the stored item's current record is
 // still, byte for byte, prev's (prev nil: the item must not exist).
-// Otherwise it writes nothing and returns a *cloudchain.VersionConflictError.
+// Otherwise it writes nothing and returns an error wrapping
+// cloudchain.ErrVersionConflict (a *cloudchain.VersionConflictError when the
+// versions differ).
 // When the encoded item would exceed MaxItemSize it stores only the newest
 // records of next that fit and returns how many it dropped; next itself is
 // never modified. If the current record alone exceeds MaxRecordSize it
@@ -321,25 +323,19 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	if err != nil {
 		return 0, fmt.Errorf("saving %s/%s: %w", service, user, err)
 	}
-	want := prev.Version()
 	key := itemKey(service, user)
 	err = b.update(ctx, func(tx *bbolt.Tx) error {
 		bk, err := tx.CreateBucketIfNotExists(secretsBucket)
 		if err != nil {
 			return err
 		}
-		cur, err := storedVersion(bk.Get(key))
-		if err != nil {
+		if err := checkCurrent(service, user, bk.Get(key), prev); err != nil {
 			return err
-		}
-		if cur != want {
-			return &cloudchain.VersionConflictError{Service: service, User: user, Expected: want, Current: cur}
 		}
 		return bk.Put(key, value)
 	})
 	if err != nil {
-		var vc *cloudchain.VersionConflictError
-		if errors.As(err, &vc) {
+		if errors.Is(err, cloudchain.ErrVersionConflict) {
 			return 0, err
 		}
 		return 0, fmt.Errorf("saving %s/%s: %w", service, user, err)
@@ -347,8 +343,9 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	return len(next.Records) - kept, nil
 }
 
-// Remove deletes prev and its history if the stored item's current version
-// is still prev's, and returns a *cloudchain.VersionConflictError otherwise.
+// Remove deletes prev and its history if the stored item is still prev, as
+// Save defines it, and returns an error wrapping
+// cloudchain.ErrVersionConflict otherwise.
 func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 	if prev == nil {
 		return errors.New("bolt backend: Remove needs the item to remove")
@@ -375,12 +372,8 @@ func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 		if bk != nil {
 			v = bk.Get(key)
 		}
-		cur, err := storedVersion(v)
-		if err != nil {
+		if err := checkCurrent(service, user, v, prev); err != nil {
 			return err
-		}
-		if cur != want {
-			return conflict(cur)
 		}
 		if v == nil {
 			return nil
@@ -388,8 +381,7 @@ func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 		return bk.Delete(key)
 	})
 	if err != nil {
-		var vc *cloudchain.VersionConflictError
-		if errors.As(err, &vc) {
+		if errors.Is(err, cloudchain.ErrVersionConflict) {
 			return err
 		}
 		return fmt.Errorf("removing %s/%s: %w", service, user, err)

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -78,6 +79,11 @@ func decodeItem(service, user string, data []byte, history bool) (*cloudchain.It
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
+		if i == 0 {
+			if err := checkCanonical(r, rec); err != nil {
+				return nil, err
+			}
+		}
 		if i > 0 && r.Version >= it.Records[i-1].Version {
 			return nil, fmt.Errorf("%w: record versions do not strictly decrease (%d after %d)", cloudchain.ErrMalformed, r.Version, it.Records[i-1].Version)
 		}
@@ -117,15 +123,63 @@ func nextRecord(b []byte) (rec, rest []byte, err error) {
 	return b[k : k+int(l)], b[k+int(l):], nil
 }
 
-// storedVersion returns the current version of an encoded item, or 0 for
-// nil. It decodes only what it needs.
-func storedVersion(v []byte) (int64, error) {
+// storedCurrent returns the encoding of an encoded item's current record
+// and its version, or nil and 0 for nil. It decodes only what it needs.
+func storedCurrent(v []byte) (raw []byte, version int64, err error) {
 	if v == nil {
-		return 0, nil
+		return nil, 0, nil
 	}
-	it, err := decodeItem("", "", v, false)
+	rest, _, err := itemHeader(v)
 	if err != nil {
-		return 0, fmt.Errorf("reading the stored version: %w", err)
+		return nil, 0, fmt.Errorf("reading the stored item: %w", err)
 	}
-	return it.Version(), nil
+	raw, _, err = nextRecord(rest)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the stored item: %w", err)
+	}
+	r, err := cloudchain.UnmarshalRecord(raw)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the stored item: %w", err)
+	}
+	return raw, r.Version, nil
+}
+
+// checkCurrent returns nil if the stored encoded item v is still prev, as
+// cloudchain.Backend.Save defines it: both absent, or the stored current
+// record byte for byte prev's current record. Decoding rejects a current
+// record whose encoding is not MarshalBinary's (see decodeItem), so a
+// record that Load returned re-encodes to exactly the stored bytes.
+func checkCurrent(service, user string, v []byte, prev *cloudchain.Item) error {
+	raw, cur, err := storedCurrent(v)
+	if err != nil {
+		return err
+	}
+	want := prev.Version()
+	if cur != want {
+		return &cloudchain.VersionConflictError{Service: service, User: user, Expected: want, Current: cur}
+	}
+	if want == 0 {
+		return nil
+	}
+	enc, err := prev.Records[0].MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encoding the expected record: %w", err)
+	}
+	if !bytes.Equal(raw, enc) {
+		return fmt.Errorf("%w on %s/%s: version %d was replaced since it was read (removed and written again)", cloudchain.ErrVersionConflict, service, user, want)
+	}
+	return nil
+}
+
+// checkCanonical refuses a current record whose stored bytes are not what
+// MarshalBinary makes of the decoded record (a non-minimal varint, a
+// repeated context key). Conditional writes compare the stored bytes with
+// the re-encoded record that Load returned, so such an item could never be
+// overwritten; as ErrMalformed it can at least be discarded.
+func checkCanonical(r *cloudchain.Record, raw []byte) error {
+	enc, err := r.MarshalBinary()
+	if err != nil || !bytes.Equal(enc, raw) {
+		return fmt.Errorf("%w: the current record is not in canonical encoding", cloudchain.ErrMalformed)
+	}
+	return nil
 }

@@ -137,3 +137,9 @@ func FuzzDecodeItem(f *testing.F) {
 		}
 	})
 }
+
+// storedVersion is the version that Save and Remove compare.
+func storedVersion(v []byte) (int64, error) {
+	_, version, err := storedCurrent(v)
+	return version, err
+}

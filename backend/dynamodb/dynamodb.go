@@ -35,9 +35,14 @@
 //   - with a previous item loaded from a Python-written item (one legacy
 //     record of version 1): attribute_not_exists(Ver) AND Secret = the
 //     Secret that was read, so that an overwrite by the Python client in
-//     between is detected and not lost (or Ver = 1, for a legacy record that
-//     cchain itself wrote);
-//   - otherwise: Ver = the version that was read.
+//     between is detected and not lost (or the condition below, for a
+//     legacy record that cchain itself wrote);
+//   - otherwise: Ver = the version that was read AND Rec = the current
+//     record that was read (binary equality), so that a purge and a re-put
+//     of the same version number in between is a conflict too. Load refuses
+//     (ErrMalformed) a Rec that is not in MarshalBinary's canonical
+//     encoding, so the record that Load returned re-encodes to exactly the
+//     stored bytes.
 //
 // A failed condition is reported as an error wrapping
 // cloudchain.ErrVersionConflict, a *cloudchain.VersionConflictError when the
@@ -201,7 +206,10 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	if err != nil {
 		return 0, err
 	}
-	cond := conditionFor(prev)
+	cond, err := conditionFor(prev)
+	if err != nil {
+		return 0, err
+	}
 	_, err = b.client.PutItem(ctx, &ddb.PutItemInput{
 		TableName:                           aws.String(b.table),
 		Item:                                av,
@@ -221,8 +229,11 @@ func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 	if prev == nil || len(prev.Records) == 0 {
 		return errors.New("dynamodb backend: Remove needs an item loaded with Load")
 	}
-	cond := conditionFor(prev)
-	_, err := b.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+	cond, err := conditionFor(prev)
+	if err != nil {
+		return err
+	}
+	_, err = b.client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName:                           aws.String(b.table),
 		Key:                                 keyOf(prev.Service, prev.User),
 		ConditionExpression:                 aws.String(cond.expr),
@@ -331,28 +342,37 @@ type condition struct {
 }
 
 // conditionFor returns the condition under which the stored item is still
-// prev.
-func conditionFor(prev *cloudchain.Item) condition {
+// prev: its version and its current record, byte for byte, are the ones that
+// were read. The version alone is not enough: a purge and a re-put in between
+// make a new item with the same version number.
+func conditionFor(prev *cloudchain.Item) (condition, error) {
 	if prev == nil || len(prev.Records) == 0 {
 		return condition{
 			expr:  "attribute_not_exists(#s)",
 			names: map[string]string{"#s": attrService},
-		}
+		}, nil
+	}
+	rec, err := prev.Records[0].MarshalBinary()
+	if err != nil {
+		return condition{}, fmt.Errorf("encoding the current record of %s/%s: %w", prev.Service, prev.User, err)
 	}
 	c := condition{
-		expr:   "#v = :v",
-		names:  map[string]string{"#v": attrVer},
-		values: map[string]types.AttributeValue{":v": numberOf(prev.Version())},
+		expr:  "#v = :v AND #r = :rec",
+		names: map[string]string{"#v": attrVer, "#r": attrRec},
+		values: map[string]types.AttributeValue{
+			":v":   numberOf(prev.Version()),
+			":rec": &types.AttributeValueMemberB{Value: rec},
+		},
 	}
 	if mayBePythonItem(prev) {
 		// The item may have been written by the Python client, which has no
 		// Ver: it is unchanged only if Secret is still what was read. The
 		// Python client replaces whole items, so its overwrite changes Secret.
-		c.expr = "(attribute_not_exists(#v) AND #sec = :sec) OR #v = :v"
+		c.expr = "(attribute_not_exists(#v) AND #sec = :sec) OR (#v = :v AND #r = :rec)"
 		c.names["#sec"] = attrSecret
 		c.values[":sec"] = &types.AttributeValueMemberS{Value: base64.StdEncoding.EncodeToString(prev.Records[0].Ciphertext)}
 	}
-	return c
+	return c, nil
 }
 
 // mayBePythonItem says whether prev may have been loaded from an item that

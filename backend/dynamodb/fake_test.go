@@ -1,6 +1,7 @@
 package dynamodb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -119,8 +120,8 @@ func TestConditions(t *testing.T) {
 		want string
 	}{
 		{"Create", nil, "attribute_not_exists(#s)"},
-		{"Update", itemOf("svc", "alice", record(3, 10), record(2, 10)), "#v = :v"},
-		{"PythonItem", itemOf("svc", "alice", legacy), "(attribute_not_exists(#v) AND #sec = :sec) OR #v = :v"},
+		{"Update", itemOf("svc", "alice", record(3, 10), record(2, 10)), "#v = :v AND #r = :rec"},
+		{"PythonItem", itemOf("svc", "alice", legacy), "(attribute_not_exists(#v) AND #sec = :sec) OR (#v = :v AND #r = :rec)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,6 +143,10 @@ func TestConditions(t *testing.T) {
 			}
 			if v := in.ExpressionAttributeValues[":v"].(*types.AttributeValueMemberN).Value; v != "1" && tc.name == "PythonItem" || v != "3" && tc.name == "Update" {
 				t.Errorf(":v = %s", v)
+			}
+			want, _ := tc.prev.Records[0].MarshalBinary()
+			if rec := in.ExpressionAttributeValues[":rec"].(*types.AttributeValueMemberB).Value; !bytes.Equal(rec, want) {
+				t.Errorf(":rec is not the encoding of the current record that was read")
 			}
 			if tc.name == "PythonItem" {
 				if sec := in.ExpressionAttributeValues[":sec"].(*types.AttributeValueMemberS).Value; sec != "YmxvYg==" {

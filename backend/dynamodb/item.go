@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -93,6 +94,11 @@ func decodeItem(service, user string, av map[string]types.AttributeValue, histor
 	cur, err := cloudchain.UnmarshalRecord(rb.Value)
 	if err != nil {
 		return nil, fmt.Errorf("item %s/%s: current record: %w", service, user, err)
+	}
+	if again, _ := cur.MarshalBinary(); !bytes.Equal(again, rb.Value) {
+		// Writes are conditional on Rec being the re-encoded record; a
+		// non-canonical one could never be overwritten, only discarded.
+		return nil, malformed("its current record is not in canonical encoding")
 	}
 	it.Records = append(it.Records, cur)
 	if n, ok := av[attrVer].(*types.AttributeValueMemberN); !ok {

@@ -5,7 +5,9 @@
 package memory
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,10 +34,17 @@ func (b *Backend) decode(service, user string, recs [][]byte, history bool) (*cl
 	if !history {
 		recs = recs[:1]
 	}
-	for _, enc := range recs {
+	for i, enc := range recs {
 		r, err := cloudchain.UnmarshalRecord(enc)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", service, user, err)
+			return nil, fmt.Errorf("%s/%s: record %d: %w", service, user, i, err)
+		}
+		if i == 0 {
+			// Writes compare stored bytes with the re-encoded record that
+			// Load returned; a non-canonical encoding could never match.
+			if again, _ := r.MarshalBinary(); !bytes.Equal(again, enc) {
+				return nil, fmt.Errorf("%s/%s: %w: the current record is not in canonical encoding", service, user, cloudchain.ErrMalformed)
+			}
 		}
 		it.Records = append(it.Records, r)
 	}
@@ -56,17 +65,27 @@ func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.I
 	return b.decode(service, user, recs, true)
 }
 
+// check returns nil if the stored item is still prev: both absent, or the
+// stored current record byte for byte prev's current record.
 func (b *Backend) check(service, user string, prev *cloudchain.Item) error {
 	var cur int64
+	var raw []byte
 	if recs, ok := b.items[key(service, user)]; ok {
 		r, err := cloudchain.UnmarshalRecord(recs[0])
 		if err != nil {
-			return err
+			return fmt.Errorf("%s/%s: reading the stored item: %w", service, user, err)
 		}
-		cur = r.Version
+		cur, raw = r.Version, recs[0]
 	}
-	if cur != prev.Version() {
-		return &cloudchain.VersionConflictError{Service: service, User: user, Expected: prev.Version(), Current: cur}
+	want := prev.Version()
+	if cur != want {
+		return &cloudchain.VersionConflictError{Service: service, User: user, Expected: want, Current: cur}
+	}
+	if want == 0 {
+		return nil
+	}
+	if enc, _ := prev.Records[0].MarshalBinary(); !bytes.Equal(enc, raw) {
+		return fmt.Errorf("%w on %s/%s: version %d was replaced since it was read (removed and written again)", cloudchain.ErrVersionConflict, service, user, want)
 	}
 	return nil
 }
@@ -76,11 +95,17 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if len(next.Records) == 0 {
-		return 0, fmt.Errorf("saving %s/%s: item has no records", next.Service, next.User)
+	if next == nil || len(next.Records) == 0 {
+		return 0, errors.New("memory backend: Save needs an item with at least one record")
 	}
 	var recs [][]byte
-	for _, r := range next.Records {
+	for i, r := range next.Records {
+		if r == nil || r.Version < 1 {
+			return 0, fmt.Errorf("saving %s/%s: record %d is nil or has a version below 1", next.Service, next.User, i)
+		}
+		if i > 0 && r.Version >= next.Records[i-1].Version {
+			return 0, fmt.Errorf("saving %s/%s: record versions do not strictly decrease (%d after %d)", next.Service, next.User, r.Version, next.Records[i-1].Version)
+		}
 		enc, err := r.MarshalBinary()
 		if err != nil {
 			return 0, err
@@ -100,6 +125,9 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if prev == nil {
+		return errors.New("memory backend: Remove needs the item to remove")
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
