@@ -15,8 +15,11 @@
 //
 // The file must not be accessible by group or others. Like ssh with a private
 // key, Load and Open refuse a key file with any group or other permission bit
-// set, with an error wrapping ErrKeyPermissions that tells the user how to
-// fix it.
+// set, a key file owned by another user (root excepted), and a key file in a
+// directory that group or others may write to (where someone else could
+// replace it), with an error wrapping ErrKeyPermissions that tells the user
+// how to fix it. A file that is not a key file, or is damaged or truncated,
+// gives an error wrapping both ErrBadKeyFile and cloudchain.ErrWrongKey.
 //
 // # Key creation
 //
@@ -28,28 +31,41 @@
 // replaced, and when several processes create the key at the same time
 // exactly one key wins and every process ends up using it.
 //
-// # Key id
+// # Key separation
 //
-// A key is named "local:" followed by the first 16 hex digits of the SHA-256
-// hash of a domain-separation string and the key. The id is recorded with
-// every wrapped data key, so a record made under another local key is
-// reported as cloudchain.ErrWrongKey before any decryption is attempted.
+// The master key is never used directly for anything new. The wrapping key
+// is derived from it with HKDF-SHA256 (RFC 5869; no salt, info "cloudchain
+// local wrap v2"). The key id is a separate one-way derivation: "local:"
+// followed by the first 16 hex digits of the SHA-256 hash of the
+// domain-separation string "cloudchain local key id v1\x00" and the master
+// key. The id was computed this way before HKDF was introduced and is kept
+// as it is: it is public, domain-separated and independent of the wrapping
+// key, and changing it would give every existing store a new id and make
+// every record written so far look as if it were under another key.
+//
+// The id is recorded with every wrapped data key, so a record made under
+// another local key is reported as cloudchain.ErrWrongKey before any
+// decryption is attempted, and OwnsKey answers whether a record's key is
+// this provider's without decrypting.
 //
 // # Wrapped data keys
 //
 // GenerateDataKey returns 32 random bytes and the same bytes sealed with
-// AES-256-GCM under the master key, with a random 96-bit nonce. The
+// AES-256-GCM under the wrapping key, with a random 96-bit nonce. The
 // associated data is a domain-separation string followed by the canonical
 // encoding of the encryption context (entries sorted by key, each key and
 // value length-prefixed), so a wrapped key only unwraps with the context it
 // was made with. A wrapped key is
 //
-//	version (1 byte, 1) || nonce (12 bytes) || sealed key and tag (48 bytes)
+//	version (1 byte, 2) || nonce (12 bytes) || sealed key and tag (48 bytes)
 //
 // # Backwards compatibility
 //
-// The key file format, the key id and the wrapped-key format are stable:
-// every later release reads keys and wrapped keys written by this one.
+// The key file format and the key id are stable. Wrapped keys of version 1,
+// written before key separation, were sealed under the master key itself;
+// Decrypt still opens them, and testdata/v1 holds a key file and wrapped
+// keys made by that code, which the tests read. Every later release reads
+// keys and wrapped keys written by this one.
 package local
 
 import (
@@ -57,6 +73,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -87,11 +104,17 @@ const KeySize = 32
 const WrappedSize = 1 + nonceSize + KeySize + tagSize
 
 const (
-	wrapVersion = 1
-	nonceSize   = 12
-	tagSize     = 16
-	keyIDDomain = "cloudchain local key id v1\x00"
-	wrapDomain  = "cloudchain local wrap v1\x00"
+	// wrapVersion is the version of new wrapped keys (HKDF-derived
+	// wrapping key); wrapVersionMaster is the earlier one, sealed under the
+	// master key itself, which is still read.
+	wrapVersion       = 2
+	wrapVersionMaster = 1
+	nonceSize         = 12
+	tagSize           = 16
+	keyIDDomain       = "cloudchain local key id v1\x00"
+	wrapDomain        = "cloudchain local wrap v1\x00"
+	// wrapInfo is the HKDF info of the wrapping key.
+	wrapInfo = "cloudchain local wrap v2"
 	// maxKeyFile bounds how much of a key file is read: a real one is about
 	// 70 bytes, and anything much bigger is not a key file.
 	maxKeyFile = 4096
@@ -105,6 +128,22 @@ var ErrKeyPermissions = errors.New("key file permissions are too open")
 // ErrBadKeyFile means a file is not a cloudchain local key file, or is
 // damaged. Such a file is never replaced.
 var ErrBadKeyFile = errors.New("not a valid cloudchain local key file")
+
+// BadKeyFileError reports a key file that is not in the key file format, or
+// is damaged or truncated. It wraps ErrBadKeyFile and cloudchain.ErrWrongKey:
+// nothing can be decrypted with it. Its message never shows the file's
+// content.
+type BadKeyFileError struct {
+	Path   string
+	Reason string
+}
+
+func (e *BadKeyFileError) Error() string {
+	return fmt.Sprintf("%s: %s: %s\nhint: restore the key file from a backup; it is never replaced, since a new key could decrypt nothing already stored", ErrBadKeyFile, e.Path, e.Reason)
+}
+
+// Unwrap returns ErrBadKeyFile and cloudchain.ErrWrongKey.
+func (e *BadKeyFileError) Unwrap() []error { return []error{ErrBadKeyFile, cloudchain.ErrWrongKey} }
 
 // ErrClosed means the provider was used after Close.
 var ErrClosed = errors.New("local key provider is closed")
@@ -150,13 +189,14 @@ func newConfig(opts []Option) config {
 // Provider is a cloudchain.KeyProvider that wraps data keys under a local
 // master key. It is safe for concurrent use.
 type Provider struct {
-	rand  io.Reader
-	id    string
-	path  string
-	mu    sync.RWMutex
-	key   []byte // nil after Close
-	aead  cipher.AEAD
-	close sync.Once
+	rand io.Reader
+	id   string
+	path string
+	mu   sync.RWMutex
+	// aead seals under the HKDF-derived wrapping key; master opens wrapped
+	// keys of version 1. Both are nil after Close. The Provider keeps no
+	// other copy of the key material.
+	aead, master cipher.AEAD
 }
 
 // DefaultPath returns the key file's path in the cloudchain data directory
@@ -166,15 +206,34 @@ func DefaultPath(dataDir string) string {
 	return filepath.Join(dataDir, "master.key")
 }
 
-// New returns a provider for the 32-byte master key. It copies key. The
-// provider has no file; Path returns "".
+// New returns a provider for the 32-byte master key. It keeps no reference
+// to key, which the caller may clear. The provider has no file; Path returns
+// "".
 func New(key []byte, opts ...Option) (*Provider, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("local key provider: master key is %d bytes, want %d", len(key), KeySize)
 	}
 	c := newConfig(opts)
-	k := slices.Clone(key)
-	block, err := aes.NewCipher(k)
+	wrapKey, err := hkdf.Key(sha256.New, key, nil, wrapInfo, KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("local key provider: deriving the wrapping key: %w", err)
+	}
+	defer cloudchain.Zero(wrapKey)
+	aead, err := newGCM(wrapKey)
+	if err != nil {
+		return nil, err
+	}
+	master, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{rand: c.rand, id: KeyIDOf(key), aead: aead, master: master}, nil
+}
+
+// newGCM returns AES-256-GCM under key. The cipher keeps its own expanded
+// copy of the key; key may be cleared afterwards.
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("local key provider: %w", err)
 	}
@@ -182,7 +241,7 @@ func New(key []byte, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local key provider: %w", err)
 	}
-	return &Provider{rand: c.rand, id: KeyIDOf(k), key: k, aead: aead}, nil
+	return aead, nil
 }
 
 // KeyIDOf returns the key id of a master key: "local:" and the first 16 hex
@@ -265,10 +324,16 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading local key file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadKeyFile, path)
+		return nil, &BadKeyFileError{Path: path, Reason: "not a regular file"}
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, &PermissionsError{Path: path, Perm: perm}
+	}
+	if err := checkOwner(path, fi); err != nil {
+		return nil, err
+	}
+	if err := checkDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
@@ -277,7 +342,7 @@ func readKeyFile(path string) ([]byte, error) {
 	defer cloudchain.Zero(data)
 	key, err := parseKeyFile(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadKeyFile, path, err)
+		return nil, &BadKeyFileError{Path: path, Reason: err.Error()}
 	}
 	return key, nil
 }
@@ -320,6 +385,10 @@ func writeKeyFile(path string, key []byte) (created bool, err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("creating key directory: %w", err)
+	}
+	// Never write a key where someone else could replace it.
+	if err := checkDir(dir); err != nil {
+		return false, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -373,15 +442,24 @@ func (p *Provider) Path() string { return p.path }
 // KeyID returns the id of the master key, "local:" and 16 hex digits.
 func (p *Provider) KeyID() string { return p.id }
 
-// Close clears the master key from memory. The provider cannot be used
-// afterwards: its methods return an error wrapping ErrClosed.
+// OwnsKey reports whether keyID, as recorded with a wrapped key, names this
+// provider's master key, so that Decrypt could open a key wrapped under it.
+// It never decrypts anything. The store asks it before writing over a
+// record, so that a replaced key file is noticed before it makes versions
+// that no single key can read.
+func (p *Provider) OwnsKey(keyID string) bool { return keyID == p.id }
+
+// Close drops the provider's ciphers, and with them its only references to
+// the key material. It cannot overwrite that material: the AES key
+// schedules belong to crypto/aes, and stay in memory until the garbage
+// collector reuses it. (The raw master key and the derived wrapping key are
+// cleared as soon as the ciphers are made, in Load and New.) The provider
+// cannot be used afterwards: its methods return ErrClosed. Close is
+// idempotent and always returns nil.
 func (p *Provider) Close() error {
-	p.close.Do(func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		cloudchain.Zero(p.key)
-		p.key, p.aead = nil, nil
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.aead, p.master = nil, nil
 	return nil
 }
 
@@ -430,9 +508,6 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	if len(wrapped) != WrappedSize {
 		return nil, fmt.Errorf("unwrapping data key: %w (wrapped key is %d bytes, want %d)", cloudchain.ErrAuthentication, len(wrapped), WrappedSize)
 	}
-	if wrapped[0] != wrapVersion {
-		return nil, fmt.Errorf("unwrapping data key: %w (unknown wrapped key version %d)", cloudchain.ErrAuthentication, wrapped[0])
-	}
 	var buf [96]byte
 	ad := appendAD(buf[:0], encCtx)
 	p.mu.RLock()
@@ -440,7 +515,16 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 	if p.aead == nil {
 		return nil, ErrClosed
 	}
-	plain, err := p.aead.Open(make([]byte, 0, KeySize), wrapped[1:1+nonceSize], wrapped[1+nonceSize:], ad)
+	var aead cipher.AEAD
+	switch wrapped[0] {
+	case wrapVersion:
+		aead = p.aead
+	case wrapVersionMaster:
+		aead = p.master
+	default:
+		return nil, fmt.Errorf("unwrapping data key: %w (unknown wrapped key version %d)", cloudchain.ErrAuthentication, wrapped[0])
+	}
+	plain, err := aead.Open(make([]byte, 0, KeySize), wrapped[1:1+nonceSize], wrapped[1+nonceSize:], ad)
 	if err != nil {
 		return nil, fmt.Errorf("unwrapping data key: %w", cloudchain.ErrAuthentication)
 	}
@@ -449,6 +533,9 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 
 // appendAD appends the associated data of a wrapped key: the domain string
 // and the canonical encoding of encCtx.
+//
+// TODO(lead): use cloudchain.EncodeContext once it exists; it must give the
+// same bytes as the encoding below, which is that of record.go.
 func appendAD(b []byte, encCtx map[string]string) []byte {
 	b = append(b, wrapDomain...)
 	b = binary.AppendUvarint(b, uint64(len(encCtx)))

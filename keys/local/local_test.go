@@ -199,8 +199,8 @@ func TestMalformedRefused(t *testing.T) {
 			}
 			for _, open := range []func(string, ...local.Option) (*local.Provider, error){local.Open, local.Load} {
 				_, err := open(path)
-				if !errors.Is(err, local.ErrBadKeyFile) {
-					t.Fatalf("got %v, want ErrBadKeyFile", err)
+				if !errors.Is(err, local.ErrBadKeyFile) || !errors.Is(err, cloudchain.ErrWrongKey) {
+					t.Fatalf("got %v, want ErrBadKeyFile and cloudchain.ErrWrongKey (exit code 6)", err)
 				}
 				if !strings.Contains(err.Error(), path) {
 					t.Errorf("error %q does not name the file", err)
