@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,7 +33,31 @@ func newBackend(t testing.TB, opts ...bolt.Option) *bolt.Backend {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) cloudchain.Backend { return newBackend(t) })
+	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage}, func(t *testing.T) cloudchain.Backend { return newBackend(t) })
+}
+
+// damage stores an item whose only record is encoded as data, writing the
+// bbolt file directly ("CCI1" || uvarint(1) || uvarint(len) || data).
+func damage(t *testing.T, b cloudchain.Backend, service, user string, data []byte) {
+	t.Helper()
+	v := binary.AppendUvarint([]byte("CCI1"), 1)
+	v = binary.AppendUvarint(v, uint64(len(data)))
+	v = append(v, data...)
+	db, err := bbolt.Open(b.(*bolt.Backend).Path(), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists([]byte("secrets"))
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte(service+"\x00"+user), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func rec(version int64, size int) *cloudchain.Record {

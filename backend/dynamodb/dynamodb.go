@@ -67,8 +67,10 @@
 //
 // # Request budget
 //
-// Load is one GetItem (strongly consistent), Save one PutItem, Remove one
-// DeleteItem, Items one Query per page and Services one Scan per page.
+// Load is one GetItem (strongly consistent), LoadBatch one BatchGetItem
+// (strongly consistent, per 100 users, plus retries of unprocessed keys),
+// Save one PutItem, Remove one DeleteItem, Items one Query per page and
+// Services one Scan per page.
 package dynamodb
 
 import (
@@ -78,6 +80,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -107,6 +110,7 @@ const sizeMargin = 1024
 // *dynamodb.Client implements it.
 type API interface {
 	GetItem(ctx context.Context, in *ddb.GetItemInput, optFns ...func(*ddb.Options)) (*ddb.GetItemOutput, error)
+	BatchGetItem(ctx context.Context, in *ddb.BatchGetItemInput, optFns ...func(*ddb.Options)) (*ddb.BatchGetItemOutput, error)
 	PutItem(ctx context.Context, in *ddb.PutItemInput, optFns ...func(*ddb.Options)) (*ddb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *ddb.DeleteItemInput, optFns ...func(*ddb.Options)) (*ddb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *ddb.QueryInput, optFns ...func(*ddb.Options)) (*ddb.QueryOutput, error)
@@ -121,6 +125,9 @@ type Backend struct {
 	region   string
 	pageSize int32
 	maxSize  int
+	// batchBackoff is the first wait before asking again for unprocessed
+	// keys; it doubles up to a second.
+	batchBackoff time.Duration
 }
 
 var _ cloudchain.Backend = (*Backend)(nil)
@@ -154,7 +161,7 @@ func WithMaxItemSize(n int) Option {
 
 // New returns a Backend over the table named table.
 func New(client API, table string, opts ...Option) *Backend {
-	b := &Backend{client: client, table: table, region: regionOf(client), maxSize: MaxItemSize}
+	b := &Backend{client: client, table: table, region: regionOf(client), maxSize: MaxItemSize, batchBackoff: 20 * time.Millisecond}
 	for _, o := range opts {
 		o(b)
 	}

@@ -46,10 +46,28 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) cloudchain.Backend {
+	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage}, func(t *testing.T) cloudchain.Backend {
 		// A small page size makes the large listing need many pages.
 		return newEnv(t, dynamodb.WithPageSize(100)).backend
 	})
+}
+
+// damage writes an item whose current record is encoded as data, with a
+// raw PutItem that the backend's checks never see.
+func damage(t *testing.T, b cloudchain.Backend, service, user string, data []byte) {
+	t.Helper()
+	client := dynalitetest.NewClient(t, dynalitetest.Start(t))
+	_, err := client.PutItem(ctxFor(t), &ddb.PutItemInput{
+		TableName: aws.String(b.(*dynamodb.Backend).Table()),
+		Item: map[string]types.AttributeValue{
+			"Service": s(service), "Username": s(user),
+			"Ver": &types.AttributeValueMemberN{Value: "1"},
+			"Rec": &types.AttributeValueMemberB{Value: data},
+		},
+	})
+	if err != nil {
+		t.Fatalf("raw PutItem: %v", err)
+	}
 }
 
 var epoch = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)

@@ -21,6 +21,9 @@ type fakeAPI struct {
 	puts []*ddb.PutItemInput
 	dels []*ddb.DeleteItemInput
 	qs   []*ddb.QueryInput
+	// batch, when set, answers BatchGetItem.
+	batch   func(*ddb.BatchGetItemInput) (*ddb.BatchGetItemOutput, error)
+	batches []*ddb.BatchGetItemInput
 }
 
 var (
@@ -32,6 +35,14 @@ var (
 
 func (f *fakeAPI) GetItem(context.Context, *ddb.GetItemInput, ...func(*ddb.Options)) (*ddb.GetItemOutput, error) {
 	return &ddb.GetItemOutput{}, f.err
+}
+
+func (f *fakeAPI) BatchGetItem(_ context.Context, in *ddb.BatchGetItemInput, _ ...func(*ddb.Options)) (*ddb.BatchGetItemOutput, error) {
+	f.batches = append(f.batches, in)
+	if f.batch != nil {
+		return f.batch(in)
+	}
+	return &ddb.BatchGetItemOutput{}, f.err
 }
 
 func (f *fakeAPI) PutItem(_ context.Context, in *ddb.PutItemInput, _ ...func(*ddb.Options)) (*ddb.PutItemOutput, error) {

@@ -65,6 +65,30 @@ func (b *Backend) Load(ctx context.Context, service, user string) (*cloudchain.I
 	return b.decode(service, user, recs, true)
 }
 
+var _ cloudchain.BatchLoader = (*Backend)(nil)
+
+// LoadBatch implements cloudchain.BatchLoader.
+func (b *Backend) LoadBatch(ctx context.Context, service string, users []string) ([]*cloudchain.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]*cloudchain.Item, len(users))
+	for i, u := range users {
+		recs, ok := b.items[key(service, u)]
+		if !ok {
+			continue
+		}
+		it, err := b.decode(service, u, recs, true)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = it
+	}
+	return out, nil
+}
+
 // check returns nil if the stored item is still prev: both absent, or the
 // stored current record byte for byte prev's current record.
 func (b *Backend) check(service, user string, prev *cloudchain.Item) error {
