@@ -46,7 +46,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -103,6 +103,11 @@ type Config struct {
 	// LegacyReads allows reading records in the Python tool's format, which
 	// are not bound to their row (default true).
 	LegacyReads bool
+
+	// Notify, if set, receives the notices of the opened Store (see
+	// cloudchain.WithNotices), such as an author that could not be looked
+	// up. Load leaves it nil; the CLI sets it to print warnings.
+	Notify func(cloudchain.Notice)
 }
 
 // Overrides are settings from the command line. Empty strings and nil
@@ -138,6 +143,7 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		v, _ := lookup(k)
 		return v
 	}
+	var err error
 	c := &Config{HistoryDepth: cloudchain.DefaultHistoryDepth, AuthorLookup: true, LockTimeout: DefaultLockTimeout, LegacyReads: true}
 
 	// The file.
@@ -154,20 +160,20 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 	}
 	var f *ini.File
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path)
 		switch {
 		case err == nil:
 			f, err = ini.LoadSources(ini.LoadOptions{InsensitiveKeys: true}, data)
 			if err != nil {
-				return nil, fmt.Errorf("%w: reading %s: %v", ErrConfig, path, err)
+				return nil, parseError(path, data, err)
 			}
 			c.File = path
-			if err := checkKnown(path, f); err != nil {
+			if err := checkKnown(path, data, f); err != nil {
 				return nil, err
 			}
-		case errors.Is(err, os.ErrNotExist) && !required:
+		case errors.Is(err, fs.ErrNotExist) && !required:
 		default:
-			return nil, fmt.Errorf("%w: reading config file: %v", ErrConfig, err)
+			return nil, err
 		}
 	}
 	val := func(section, key string) string {
@@ -200,18 +206,9 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		return nil, fmt.Errorf("%w: unknown backend %q (use %q or %q)", ErrConfig, c.Backend, BackendLocal, BackendDynamoDB)
 	}
 
-	c.DataDir = first(o.DataDir, get("CLOUDCHAIN_DATA_DIR"), expandHome(val("cloudchain", "data_dir"), get("HOME")))
-	if c.DataDir == "" {
-		switch {
-		case get("XDG_DATA_HOME") != "":
-			c.DataDir = filepath.Join(get("XDG_DATA_HOME"), "cloudchain")
-		case get("HOME") != "":
-			c.DataDir = filepath.Join(get("HOME"), ".local", "share", "cloudchain")
-		default:
-			if c.Backend == BackendLocal {
-				return nil, fmt.Errorf("%w: cannot find a data directory: HOME and XDG_DATA_HOME are unset (set CLOUDCHAIN_DATA_DIR or --data-dir)", ErrConfig)
-			}
-		}
+	if c.DataDir, err = dataDir(c.Backend == BackendLocal, get("HOME"), get("XDG_DATA_HOME"),
+		setting{"--data-dir", o.DataDir}, setting{"CLOUDCHAIN_DATA_DIR", get("CLOUDCHAIN_DATA_DIR")}, setting{"data_dir", val("cloudchain", "data_dir")}); err != nil {
+		return nil, err
 	}
 
 	region := first(o.Region, get("AWS_REGION"), get("AWS_DEFAULT_REGION"))
@@ -228,7 +225,6 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		}
 	}
 
-	var err error
 	if s := first(get("CLOUDCHAIN_HISTORY_DEPTH"), val("cloudchain", "history_depth")); s != "" {
 		if c.HistoryDepth, err = strconv.Atoi(s); err != nil || c.HistoryDepth < 0 || c.HistoryDepth > 1000 {
 			return nil, fmt.Errorf("%w: history_depth %q is not a whole number from 0 to 1000", ErrConfig, s)
@@ -261,10 +257,13 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 	}
 	if s := val("cloudchain", "lock_timeout"); s != "" {
 		if c.LockTimeout, err = time.ParseDuration(s); err != nil || c.LockTimeout < 0 {
-			return nil, fmt.Errorf("%w: lock_timeout %q is not a duration such as 10s", ErrConfig, s)
+			return nil, badLockTimeout("lock_timeout", s)
 		}
 	}
 	if o.LockTimeout != nil {
+		if *o.LockTimeout < 0 {
+			return nil, badLockTimeout("--lock-timeout", o.LockTimeout.String())
+		}
 		c.LockTimeout = *o.LockTimeout
 	}
 	if c.LegacyWrites && c.Backend != BackendDynamoDB {
@@ -281,28 +280,6 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 	return c, nil
 }
 
-func checkKnown(path string, f *ini.File) error {
-	for _, sec := range f.Sections() {
-		name := sec.Name()
-		if name == ini.DefaultSection {
-			if len(sec.Keys()) > 0 {
-				return fmt.Errorf("%w: %s: key %q is outside any section (known sections: %s)", ErrConfig, path, sec.Keys()[0].Name(), knownSections())
-			}
-			continue
-		}
-		keys, ok := known[name]
-		if !ok {
-			return fmt.Errorf("%w: %s: unknown section [%s] (known sections: %s)", ErrConfig, path, name, knownSections())
-		}
-		for _, k := range sec.Keys() {
-			if !slices.Contains(keys, k.Name()) {
-				return fmt.Errorf("%w: %s: unknown key %q in [%s] (known keys: %s)", ErrConfig, path, k.Name(), name, strings.Join(keys, ", "))
-			}
-		}
-	}
-	return nil
-}
-
 func knownSections() string {
 	var names []string
 	for k := range known {
@@ -312,11 +289,10 @@ func knownSections() string {
 	return strings.Join(names, " ")
 }
 
-func expandHome(p, home string) string {
-	if home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
-		return filepath.Join(home, p[1:])
-	}
-	return p
+// badLockTimeout is the one message for a bad lock timeout, wherever it
+// was given.
+func badLockTimeout(name, value string) error {
+	return fmt.Errorf("%w: %s %q is not a duration of 0 or more, such as 10s", ErrConfig, name, value)
 }
 
 // LocalKeyPath is the embedded default's master key file.

@@ -6,10 +6,11 @@ import (
 	"log"
 	"os"
 
+	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/config"
 )
 
-// A store opened from a configuration, used as the Python module was.
+// A store opened from a configuration.
 func ExampleConfig_Open() {
 	dir, err := os.MkdirTemp("", "cchain-example")
 	if err != nil {
@@ -30,14 +31,15 @@ func ExampleConfig_Open() {
 	}
 	defer store.Close()
 
-	if err := store.SaveCreds(ctx, "db", "alice", "hunter2"); err != nil {
+	if _, err := store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
 		log.Fatal(err)
 	}
-	secret, err := store.ReadCreds(ctx, "db", "alice")
+	secret, err := store.Get(ctx, "db", "alice")
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(cfg.Backend, secret)
+	defer cloudchain.Zero(secret.Value)
+	fmt.Println(cfg.Backend, string(secret.Value))
 	// Output: local hunter2
 }
 

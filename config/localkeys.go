@@ -97,7 +97,19 @@ func (l *localKeys) Decrypt(ctx context.Context, keyID string, ciphertext []byte
 	return p.Decrypt(ctx, keyID, ciphertext, encCtx)
 }
 
-// Close clears the master key from memory.
+// OwnsKey reports whether keyID names the master key. It never creates a
+// key: with no key file yet, nothing is owned. A key file that cannot be
+// read owns nothing either; the write that follows reports why.
+func (l *localKeys) OwnsKey(keyID string) bool {
+	p, err := l.provider(false)
+	if err != nil {
+		return false
+	}
+	return p.OwnsKey(keyID)
+}
+
+// Close closes the master key's provider, if it was loaded (see
+// local.Provider.Close for what that does and does not clear).
 func (l *localKeys) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -48,3 +48,29 @@ func TestLocalKeysLifecycle(t *testing.T) {
 		t.Fatalf("a missing key was replaced: %v", err)
 	}
 }
+
+func TestLocalKeysOwnsKeyCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	keyPath, storePath := filepath.Join(dir, "data", "master.key"), filepath.Join(dir, "data", "secrets.db")
+	ctx := context.Background()
+	l := &localKeys{keyPath: keyPath, storePath: storePath}
+	if l.OwnsKey("local:0123456789abcdef") || l.OwnsKey("") {
+		t.Fatal("a key is owned before there is a key file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OwnsKey created the data directory: %v", err)
+	}
+	dk, err := l.GenerateDataKey(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.OwnsKey(dk.KeyID) || l.OwnsKey("local:0123456789abcdef") {
+		t.Fatalf("OwnsKey after the first write: own %v", l.OwnsKey(dk.KeyID))
+	}
+	// A fresh wrapper (the next process) loads the key to answer.
+	l2 := &localKeys{keyPath: keyPath, storePath: storePath}
+	if !l2.OwnsKey(dk.KeyID) {
+		t.Fatal("a new process does not own the key of the file")
+	}
+	var _ interface{ OwnsKey(string) bool } = l2
+}

@@ -7,12 +7,18 @@ import (
 	"io/fs"
 	"os/user"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/backend/bolt"
@@ -30,10 +36,26 @@ var ErrNoCredentials = errors.New("no AWS credentials found")
 // Open builds the Store the configuration describes. For the embedded default
 // it creates nothing until the first write, which creates the data directory,
 // the master key and the database file; a missing key next to an existing
-// store is refused rather than replaced. For DynamoDB it resolves region and credentials through the AWS SDK's
-// standard chain and reports a clear error when either is missing.
+// store is refused rather than replaced. For DynamoDB it resolves region and
+// credentials through the AWS SDK's standard chain and reports a clear error
+// when either is missing.
+//
+// When no credentials are configured in the environment or the shared
+// files, the SDK's last resort is the EC2 instance metadata service. Open
+// gives it at most IMDSBudget in all, silences the SDK's warnings about it,
+// and then fails with an error wrapping ErrNoCredentials that says how to
+// provide credentials.
+//
+// The author of each new version is the caller's AWS principal
+// (sts:GetCallerIdentity) unless AuthorLookup is off. The author is a label,
+// not a security control: the STS client makes at most two attempts, and the
+// Store bounds the lookup (cloudchain.WithAuthorTimeout, 1s by default) and
+// writes the version with no author and a notice to Notify when it fails.
 func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads)}
+	if c.Notify != nil {
+		opts = append(opts, cloudchain.WithNotices(c.Notify))
+	}
 	switch c.Backend {
 	case BackendLocal:
 		keys := &localKeys{keyPath: c.LocalKeyPath(), storePath: c.LocalStorePath()}
@@ -79,6 +101,55 @@ func stsAuthor(client *sts.Client) func(context.Context) (string, error) {
 	}
 }
 
+// stsAttempts is how many times the STS client tries GetCallerIdentity.
+const stsAttempts = 2
+
+// IMDSBudget is the most time Open spends asking the EC2 instance metadata
+// service for credentials, in all, when nothing else provides them.
+const IMDSBudget = time.Second
+
+const credentialsHint = "hint: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws sso login`, or run where an instance or task role is available"
+
+// boundIMDS replaces the SDK's instance-metadata credential provider, when
+// that is what the SDK chose (no credentials in the environment or the shared
+// files), by one that spends at most IMDSBudget in all and logs nothing. The
+// SDK's own spends several seconds off EC2 and prints a warning about falling
+// back to IMDSv1.
+func boundIMDS(cfg *aws.Config) error {
+	if !aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil)) {
+		return nil
+	}
+	quiet := cfg.Copy()
+	quiet.Logger = logging.Nop{}
+	quiet.ClientLogMode = 0
+	api := imds.NewFromConfig(quiet, func(o *imds.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 2
+			so.MaxBackoff = 50 * time.Millisecond
+		})
+	})
+	client := &budgetIMDS{api: api, budget: IMDSBudget}
+	cfg.Credentials = aws.NewCredentialsCache(ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = client }))
+	return nil
+}
+
+// budgetIMDS gives all the metadata requests of one credential lookup (token,
+// role name, credentials, retries) one deadline, IMDS budget after the first.
+type budgetIMDS struct {
+	api    ec2rolecreds.GetMetadataAPIClient
+	budget time.Duration
+
+	once     sync.Once
+	deadline time.Time
+}
+
+func (b *budgetIMDS) GetMetadata(ctx context.Context, in *imds.GetMetadataInput, opts ...func(*imds.Options)) (*imds.GetMetadataOutput, error) {
+	b.once.Do(func() { b.deadline = time.Now().Add(b.budget) })
+	ctx, cancel := context.WithDeadline(ctx, b.deadline)
+	defer cancel()
+	return b.api.GetMetadata(ctx, in, opts...)
+}
+
 type awsClients struct {
 	cfg    aws.Config
 	dynamo *ddb.Client
@@ -101,8 +172,17 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("%w: set region_name in the [dynamo] section of %s, AWS_REGION, or --region", ErrNoRegion, c.fileName())
 	}
+	if err := boundIMDS(&cfg); err != nil {
+		return nil, err
+	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("%w: %v\nhint: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, run `aws sso login`, or run where an instance or task role is available", ErrNoCredentials, oneLine(err))
+		if aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil)) {
+			// The SDK found no credentials anywhere and the instance
+			// metadata service did not provide any: its error says only
+			// how the probe failed, which is no help.
+			return nil, fmt.Errorf("%w: none in the environment or the shared config and credentials files, and no instance role (the EC2 metadata service gave none within %s)\n%s", ErrNoCredentials, IMDSBudget, credentialsHint)
+		}
+		return nil, fmt.Errorf("%w: %v\n%s", ErrNoCredentials, oneLine(err), credentialsHint)
 	}
 	cl := &awsClients{cfg: cfg}
 	cl.dynamo = ddb.NewFromConfig(cfg, func(o *ddb.Options) {
@@ -118,7 +198,12 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 			o.BaseEndpoint = aws.String(c.KMSEndpoint)
 		}
 	})
-	cl.sts = sts.NewFromConfig(cfg)
+	cl.sts = sts.NewFromConfig(cfg, func(o *sts.Options) {
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = stsAttempts
+			so.MaxBackoff = 100 * time.Millisecond
+		})
+	})
 	return cl, nil
 }
 
