@@ -40,7 +40,7 @@ func fill(t *testing.T, b cloudchain.Backend, n, workers int) {
 					Format: cloudchain.FormatV1, Version: 1, Created: time.Unix(1767225600, 0), Author: "filler",
 					KeyID: "local:0000000000000000", Nonce: make([]byte, 12), Ciphertext: make([]byte, 24),
 				}}}
-				if err := b.Save(ctx, nil, it); err != nil {
+				if _, err := b.Save(ctx, nil, it); err != nil {
 					t.Errorf("saving %d: %v", i, err)
 					return
 				}

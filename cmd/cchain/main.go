@@ -7,14 +7,38 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
+// forceExitAfter is how long a signalled run may take to wind down before
+// cchain exits anyway.
+const forceExitAfter = 3 * time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A crash must never write the master key or a secret to disk.
+	disableCoreDumps()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	restore := saveTerminal(os.Stdin)
+	go func() {
+		sig := <-sigs
+		se := &signalError{sig: sig}
+		cancel(se)
+		// Every blocking step ends on ctx; this is the last resort for one
+		// stuck in the kernel, or for a second signal.
+		select {
+		case <-sigs:
+		case <-time.After(forceExitAfter):
+		}
+		restore()
+		fmt.Fprintf(os.Stderr, "cchain: %s\n", se)
+		os.Exit(se.code())
+	}()
 	code := run(ctx, os.Args[1:], newEnv())
-	stop()
 	os.Exit(code)
 }

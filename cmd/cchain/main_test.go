@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -137,7 +138,8 @@ var localCmds = map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		}
 		ts.Check(err)
 		it.Service, it.User = args[2], args[3]
-		ts.Check(b.Save(ctx, prev, it))
+		_, err = b.Save(ctx, prev, it)
+		ts.Check(err)
 	},
 	// nosecretondisk TEXT fails if TEXT appears in any file under $HOME.
 	"nosecretondisk": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -177,66 +179,74 @@ var localCmds = map[string]func(ts *testscript.TestScript, neg bool, args []stri
 // stopServers stops the servers that AWS tests started, if any.
 var stopServers = func() {}
 
+// lineTerminal is a terminal for tests: each readLine returns the next
+// answer.
+type lineTerminal struct{ answers []string }
+
+func (l *lineTerminal) readLine(ctx context.Context, _ bool) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(l.answers) == 0 {
+		return nil, io.EOF
+	}
+	a := l.answers[0]
+	l.answers = l.answers[1:]
+	return []byte(a), nil
+}
+
 func TestPromptAndConfirm(t *testing.T) {
 	home := t.TempDir()
-	newTestEnv := func(stdin string, answers ...string) (*env, *bytes.Buffer, *bytes.Buffer) {
+	newTestEnv := func(answers ...string) (*env, *bytes.Buffer, *bytes.Buffer) {
 		var out, errb bytes.Buffer
 		e := &env{
-			stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+			stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
 			lookup: func(k string) (string, bool) {
 				if k == "HOME" {
 					return home, true
 				}
 				return "", false
 			},
-			stdinTerminal: true,
-			readPassword: func() ([]byte, error) {
-				if len(answers) == 0 {
-					return nil, errors.New("no more input")
-				}
-				a := answers[0]
-				answers = answers[1:]
-				return []byte(a), nil
-			},
+			term: &lineTerminal{answers: answers},
 		}
 		return e, &out, &errb
 	}
 	ctx := context.Background()
 
-	e, out, errb := newTestEnv("", "s3cret", "s3cret")
+	e, out, errb := newTestEnv("s3cret", "s3cret")
 	if code := run(ctx, []string{"-u", "alice", "-e", "db", "-s"}, e); code != 0 {
 		t.Fatalf("prompted save: exit %d, stderr %q", code, errb)
 	}
 	if out.String() != "Secret saved!\n" || strings.Contains(errb.String(), "s3cret") {
 		t.Fatalf("stdout %q, stderr %q", out, errb)
 	}
-	e, out, _ = newTestEnv("")
+	e, out, _ = newTestEnv()
 	if code := run(ctx, []string{"-u", "alice", "-e", "db", "-r"}, e); code != 0 || out.String() != "s3cret\n" {
 		t.Fatalf("read after prompt: exit %d, %q", code, out)
 	}
 
-	e, _, errb = newTestEnv("", "one", "two")
+	e, _, errb = newTestEnv("one", "two")
 	if code := run(ctx, []string{"put", "db", "alice"}, e); code != exitUsage {
 		t.Fatalf("mismatched entries: exit %d, want %d", code, exitUsage)
 	}
 	if !strings.Contains(errb.String(), "the two entries differ; nothing was saved") || strings.Contains(errb.String(), "one") {
 		t.Fatalf("stderr %q", errb)
 	}
-	e, _, errb = newTestEnv("", "", "")
+	e, _, errb = newTestEnv("", "")
 	if code := run(ctx, []string{"put", "db", "alice"}, e); code != exitUsage || !strings.Contains(errb.String(), "empty secret") {
 		t.Fatalf("empty prompt: exit %d, %q", code, errb)
 	}
 
 	// Purge asks on a terminal.
-	e, _, errb = newTestEnv("n\n")
+	e, _, errb = newTestEnv("n")
 	if code := run(ctx, []string{"delete", "db", "alice", "--purge"}, e); code != exitUsage || !strings.Contains(errb.String(), "not confirmed") {
 		t.Fatalf("purge refused: exit %d, %q", code, errb)
 	}
-	e, out, errb = newTestEnv("yes\n")
+	e, out, errb = newTestEnv("yes")
 	if code := run(ctx, []string{"delete", "db", "alice", "--purge"}, e); code != 0 || !strings.Contains(out.String(), "Purged db/alice") {
 		t.Fatalf("purge confirmed: exit %d, %q %q", code, out, errb)
 	}
-	e, _, _ = newTestEnv("")
+	e, _, _ = newTestEnv()
 	if code := run(ctx, []string{"get", "db", "alice"}, e); code != exitNotFound {
 		t.Fatalf("get after purge: exit %d", code)
 	}
