@@ -25,6 +25,7 @@ type localKeys struct {
 
 var (
 	_ cloudchain.KeyProvider     = (*localKeys)(nil)
+	_ cloudchain.KeyOwner        = (*localKeys)(nil)
 	_ interface{ Close() error } = (*localKeys)(nil)
 )
 

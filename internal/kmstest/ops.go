@@ -3,12 +3,11 @@ package kmstest
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
-	"maps"
-	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cloudchain/cloudchain"
 )
 
 // handlers maps each supported operation to its implementation. A handler
@@ -462,12 +461,5 @@ func parseBlob(b []byte) (keyID string, nonce, sealed []byte, ok bool) {
 // so that equal maps always give equal bytes.
 func aad(header []byte, encCtx map[string]string) []byte {
 	b := append([]byte("kmstest blob v1\x00"), header...)
-	b = binary.AppendUvarint(b, uint64(len(encCtx)))
-	for _, k := range slices.Sorted(maps.Keys(encCtx)) {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(encCtx[k])))
-		b = append(b, encCtx[k]...)
-	}
-	return b
+	return cloudchain.AppendContext(b, encCtx)
 }

@@ -8,10 +8,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
-	"maps"
-	"slices"
 	"sync/atomic"
 
 	"github.com/cloudchain/cloudchain"
@@ -54,16 +51,7 @@ func (p *Provider) KeyID() string { return p.id }
 // Counts returns how many GenerateDataKey, Decrypt and Encrypt calls were made.
 func (p *Provider) Counts() (gen, dec, enc int64) { return p.gens.Load(), p.decs.Load(), p.encs.Load() }
 
-func aad(encCtx map[string]string) []byte {
-	var b []byte
-	for _, k := range slices.Sorted(maps.Keys(encCtx)) {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(encCtx[k])))
-		b = append(b, encCtx[k]...)
-	}
-	return b
-}
+func aad(encCtx map[string]string) []byte { return cloudchain.EncodeContext(encCtx) }
 
 func (p *Provider) wrap(pt []byte, encCtx map[string]string) []byte {
 	nonce := make([]byte, 12)

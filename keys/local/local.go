@@ -77,22 +77,22 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/cloudchain/cloudchain"
 )
 
-var _ cloudchain.KeyProvider = (*Provider)(nil)
+var (
+	_ cloudchain.KeyProvider = (*Provider)(nil)
+	_ cloudchain.KeyOwner    = (*Provider)(nil)
+)
 
 // Header is the first line of every key file.
 const Header = "cloudchain-local-key v1"
@@ -532,30 +532,7 @@ func (p *Provider) Decrypt(ctx context.Context, keyID string, wrapped []byte, en
 }
 
 // appendAD appends the associated data of a wrapped key: the domain string
-// and the canonical encoding of encCtx.
-//
-// TODO(lead): use cloudchain.EncodeContext once it exists; it must give the
-// same bytes as the encoding below, which is that of record.go.
+// and the canonical encoding of encCtx (cloudchain.AppendContext).
 func appendAD(b []byte, encCtx map[string]string) []byte {
-	b = append(b, wrapDomain...)
-	b = binary.AppendUvarint(b, uint64(len(encCtx)))
-	appendField := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	switch len(encCtx) {
-	case 0:
-	case 1:
-		// The common case (ServiceContext) needs no sorting or allocation.
-		for k, v := range encCtx {
-			appendField(k)
-			appendField(v)
-		}
-	default:
-		for _, k := range slices.Sorted(maps.Keys(encCtx)) {
-			appendField(k)
-			appendField(encCtx[k])
-		}
-	}
-	return b
+	return cloudchain.AppendContext(append(b, wrapDomain...), encCtx)
 }
