@@ -44,7 +44,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,6 +73,7 @@ type Provider struct {
 var (
 	_ cloudchain.KeyProvider = (*Provider)(nil)
 	_ cloudchain.Encrypter   = (*Provider)(nil)
+	_ cloudchain.KeyOwner    = (*Provider)(nil)
 )
 
 // New returns a Provider that uses the KMS key keyID (an alias such as
@@ -92,7 +92,9 @@ type Option func(*Provider)
 
 // WithDecryptKeys names further keys (as records store them: key ARNs) whose
 // records the Provider decrypts, besides its own key. Use it while records
-// made under an earlier key are still stored.
+// made under an earlier key are still stored. A bare key id (the last part
+// of a key ARN) names the key in any region and account; an alias does not
+// name a key here, since records name keys by ARN.
 func WithDecryptKeys(keyIDs ...string) Option {
 	return func(p *Provider) { p.decryptKeys = append(p.decryptKeys, keyIDs...) }
 }
@@ -148,7 +150,7 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 // cloudchain.ErrAuthentication. A Provider with no configured key passes
 // keyID as it is (or no KeyId, for legacy records).
 func (p *Provider) Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
-	trusted := keyID != "" && slices.Contains(p.decryptKeys, keyID)
+	trusted := keyID != "" && slices.ContainsFunc(p.decryptKeys, func(k string) bool { return sameKey(k, keyID) })
 	switch {
 	case p.keyID == "" || trusted:
 		// A decrypt-only provider, or a key the caller listed: the
@@ -186,14 +188,6 @@ func (p *Provider) decrypt(ctx context.Context, use string, own bool, ciphertext
 	}
 	return out.Plaintext, nil
 }
-
-// looksLikeKeyARN reports whether s (read from a stored record, so not to be
-// trusted) has the shape of a KMS key ARN, and so is safe to show.
-func looksLikeKeyARN(s string) bool {
-	return keyARN.MatchString(s)
-}
-
-var keyARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,64}$`)
 
 // Encrypt encrypts plaintext (at most 4096 bytes) directly with KMS Encrypt
 // under the Provider's key and encCtx, and returns the ciphertext blob and
