@@ -14,7 +14,7 @@ import (
 	"github.com/cloudchain/cloudchain/keys/local"
 )
 
-// recordingKeys remembers every plaintext data key it hands out or unwraps.
+// recordingKeys remembers every plaintext key it hands out (the service keys).
 type recordingKeys struct {
 	cloudchain.KeyProvider
 	mu   sync.Mutex
@@ -32,7 +32,7 @@ func (r *recordingKeys) GenerateDataKey(ctx context.Context, encCtx map[string]s
 }
 
 // TestNoPlaintextOnDisk: after puts, gets, a rollback and a delete on the
-// embedded default, neither a secret nor any data key is anywhere in the
+// embedded default, neither a secret nor any service key is anywhere in the
 // data directory.
 func TestNoPlaintextOnDisk(t *testing.T) {
 	dir := t.TempDir()
@@ -51,21 +51,21 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	for i := range 5 {
 		s := []byte(fmt.Sprintf("PLAINTEXT-MARKER-%d-correct-horse-battery-staple", i))
 		secrets = append(secrets, s)
-		if _, err := st.Put(ctx, "db", fmt.Sprintf("user%d", i%2), s); err != nil {
+		if _, err := st.Put(ctx, []string{"db", "api"}[i%2], fmt.Sprintf("user%d", i%2), s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := st.Rollback(ctx, "db", "user0", 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Delete(ctx, "db", "user1"); err != nil {
+	if _, err := st.Delete(ctx, "api", "user1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Get(ctx, "db", "user0"); err != nil {
 		t.Fatal(err)
 	}
-	if len(keys.seen) != 6 {
-		t.Fatalf("%d data keys made, want 6", len(keys.seen))
+	if len(keys.seen) != 2 {
+		t.Fatalf("%d service keys made, want 2 (one per service)", len(keys.seen))
 	}
 	err = filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {

@@ -46,17 +46,31 @@ func ExampleStore() {
 	// true
 }
 
-// The Python tool's two functions, on a Store.
-func ExampleStore_SaveCreds() {
+// Reading a whole service costs one key-provider call, whatever the number
+// of secrets; writing many is idempotent.
+func ExampleStore_GetServices() {
 	ctx := context.Background()
 	store := newExampleStore()
-	if err := store.SaveCreds(ctx, "db", "alice", "hunter2"); err != nil {
-		log.Fatal(err)
-	}
-	secret, err := store.ReadCreds(ctx, "db", "alice")
+	res, err := store.PutMany(ctx, "db", []cloudchain.SecretValue{
+		{User: "alice", Value: []byte("hunter2")},
+		{User: "bob", Value: []byte("correct horse")},
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(secret)
-	// Output: hunter2
+	fmt.Println(res[0].Status, res[1].Status)
+	res, _ = store.PutMany(ctx, "db", []cloudchain.SecretValue{{User: "alice", Value: []byte("hunter2")}})
+	fmt.Println(res[0].Status)
+	secrets, err := store.GetServices(ctx, "db")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range secrets {
+		fmt.Printf("%s=%s\n", s.User, s.Value)
+	}
+	// Output:
+	// created created
+	// unchanged
+	// alice=hunter2
+	// bob=correct horse
 }

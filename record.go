@@ -27,6 +27,22 @@ const (
 	// sealed with AES-256-GCM under it, with associated data that binds the
 	// format, service, user, version and every metadata field of the record.
 	FormatV1 Format = 1
+
+	// FormatV2 is sealed under the service key: the secret is encrypted with
+	// AES-256-GCM under a record key derived with HKDF-SHA256 from the
+	// service key (version KeyVersion) and a fresh random 256-bit salt, with
+	// associated data that binds the format, service, user, version and
+	// every metadata field. Deletion markers are sealed too (an empty
+	// plaintext), so that a forged marker fails authentication. Reading any
+	// number of FormatV2 records of one service costs one key-provider call
+	// per service key version.
+	FormatV2 Format = 2
+
+	// FormatKeyring is a service's key ring, stored as the item of user
+	// ServiceKeyUser: every version of the service key, each wrapped by the
+	// key provider with the context {"service": SERVICE}, authenticated
+	// with a MAC under the newest service key. It is never a secret.
+	FormatKeyring Format = 3
 )
 
 func (f Format) String() string {
@@ -35,6 +51,10 @@ func (f Format) String() string {
 		return "legacy"
 	case FormatV1:
 		return "v1"
+	case FormatV2:
+		return "v2"
+	case FormatKeyring:
+		return "keyring"
 	default:
 		return fmt.Sprintf("format(%d)", uint8(f))
 	}
@@ -63,9 +83,16 @@ type Record struct {
 	// Context is the encryption context given to the key provider.
 	Context    map[string]string
 	WrappedKey []byte
-	Nonce      []byte
-	// Ciphertext is the sealed secret with its GCM tag (FormatV1), or the
-	// KMS ciphertext blob (FormatLegacy).
+	// KeyVersion is the version of the service key a FormatV2 record is
+	// sealed under.
+	KeyVersion int64
+	// Salt is a FormatV2 record's random HKDF salt: with the service key it
+	// gives the record's own key.
+	Salt  []byte
+	Nonce []byte
+	// Ciphertext is the sealed secret with its GCM tag (FormatV1 and
+	// FormatV2), the KMS ciphertext blob (FormatLegacy), or the encoded key
+	// ring (FormatKeyring).
 	Ciphertext []byte
 }
 
@@ -75,7 +102,7 @@ func (r *Record) Size() int {
 	switch {
 	case r.Deleted:
 		return 0
-	case r.Format == FormatV1:
+	case r.Format == FormatV1 || r.Format == FormatV2:
 		return len(r.Ciphertext) - gcmTagSize
 	default:
 		return -1
@@ -87,6 +114,7 @@ const (
 	gcmTagSize  = 16
 	nonceSize   = 12
 	dataKeySize = 32
+	saltSize    = 32
 	flagDeleted = 1 << 0
 	// maxField bounds any single length-prefixed field when decoding, so a
 	// corrupt length cannot make the decoder allocate gigabytes.
@@ -117,16 +145,32 @@ func (r *Record) appendHeader(b []byte) []byte {
 	b = binary.AppendVarint(b, created)
 	b = appendField(b, []byte(r.Author))
 	b = appendField(b, []byte(r.Comment))
-	b = appendField(b, []byte(r.KeyID))
-	keys := slices.Sorted(maps.Keys(r.Context))
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		b = appendField(b, []byte(k))
-		b = appendField(b, []byte(r.Context[k]))
+	if r.Format == FormatV2 {
+		b = binary.AppendVarint(b, r.KeyVersion)
+		return appendField(b, r.Salt)
 	}
+	b = appendField(b, []byte(r.KeyID))
+	b = AppendContext(b, r.Context)
 	b = appendField(b, r.WrappedKey)
 	return b
 }
+
+// AppendContext appends the canonical encoding of an encryption context to b:
+// the number of entries, then each key and value length-prefixed, in
+// ascending byte order of key. Every part of cloudchain that binds a context
+// (records, the local key provider, the test servers) uses this encoding.
+func AppendContext(b []byte, encCtx map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(encCtx)))
+	for _, k := range slices.Sorted(maps.Keys(encCtx)) {
+		b = appendField(b, []byte(k))
+		b = appendField(b, []byte(encCtx[k]))
+	}
+	return b
+}
+
+// EncodeContext returns the canonical encoding of an encryption context, as
+// AppendContext defines it.
+func EncodeContext(encCtx map[string]string) []byte { return AppendContext(nil, encCtx) }
 
 func (r *Record) appendBody(b []byte) []byte {
 	b = appendField(b, r.Nonce)
@@ -147,7 +191,7 @@ func UnmarshalRecord(data []byte) (*Record, error) {
 	}
 	r := &Record{}
 	r.Format = Format(d.byte())
-	if r.Format != FormatLegacy && r.Format != FormatV1 && d.err == nil {
+	if r.Format > FormatKeyring && d.err == nil {
 		return nil, fmt.Errorf("%w: unknown format %d (written by a newer cchain?)", ErrMalformed, r.Format)
 	}
 	flags := d.byte()
@@ -161,19 +205,27 @@ func UnmarshalRecord(data []byte) (*Record, error) {
 	}
 	r.Author = string(d.field())
 	r.Comment = string(d.field())
-	r.KeyID = string(d.field())
-	n := d.uvarint()
-	if n > 64 && d.err == nil {
-		d.err = errors.New("too many context entries")
-	}
-	if n > 0 && d.err == nil {
-		r.Context = make(map[string]string, n)
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			k := string(d.field())
-			r.Context[k] = string(d.field())
+	if r.Format == FormatV2 {
+		r.KeyVersion = d.varint()
+		r.Salt = d.field()
+		if d.err == nil && (r.KeyVersion < 1 || len(r.Salt) != saltSize) {
+			d.err = fmt.Errorf("service key version %d or salt of %d bytes out of range", r.KeyVersion, len(r.Salt))
 		}
+	} else {
+		r.KeyID = string(d.field())
+		n := d.uvarint()
+		if n > 64 && d.err == nil {
+			d.err = errors.New("too many context entries")
+		}
+		if n > 0 && d.err == nil {
+			r.Context = make(map[string]string, n)
+			for i := uint64(0); i < n && d.err == nil; i++ {
+				k := string(d.field())
+				r.Context[k] = string(d.field())
+			}
+		}
+		r.WrappedKey = d.field()
 	}
-	r.WrappedKey = d.field()
 	r.Nonce = d.field()
 	r.Ciphertext = d.field()
 	if d.err == nil && len(d.b) != 0 {
@@ -256,7 +308,8 @@ func (d *decoder) field() []byte {
 	return slices.Clone(v)
 }
 
-// associatedData binds a FormatV1 record to its row and to all its metadata.
+// associatedData binds a FormatV1 or FormatV2 record to its row and to all
+// its metadata (the header holds the format, so the two never share AAD).
 func associatedData(service, user string, r *Record) []byte {
 	b := []byte("cloudchain record aad v1\x00")
 	b = appendField(b, []byte(service))

@@ -1,0 +1,360 @@
+package cloudchain
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// SecretError is the failure of one secret in a bulk operation.
+type SecretError struct {
+	Service, User string
+	Err           error
+}
+
+func (e *SecretError) Error() string { return fmt.Sprintf("%s/%s: %v", e.Service, e.User, e.Err) }
+
+// Unwrap returns the secret's error.
+func (e *SecretError) Unwrap() error { return e.Err }
+
+// BulkError collects every per-secret failure of a bulk read or write, so
+// that a caller can name each one. errors.Is and errors.As see through it to
+// each failure.
+type BulkError struct {
+	Failures []*SecretError
+}
+
+func (e *BulkError) Error() string {
+	const shown = 10
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d secrets failed: ", len(e.Failures))
+	for i, f := range e.Failures {
+		if i == shown {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failures)-shown)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the failures.
+func (e *BulkError) Unwrap() []error {
+	out := make([]error, len(e.Failures))
+	for i, f := range e.Failures {
+		out[i] = f
+	}
+	return out
+}
+
+func bulkError(failures []*SecretError) error {
+	failures = slices.DeleteFunc(failures, func(f *SecretError) bool { return f == nil })
+	if len(failures) == 0 {
+		return nil
+	}
+	return &BulkError{Failures: failures}
+}
+
+// GetService decrypts the current version of every live secret of service,
+// sorted by user. See GetServices.
+func (s *Store) GetService(ctx context.Context, service string) ([]*Secret, error) {
+	return s.GetServices(ctx, service)
+}
+
+// GetServices decrypts the current version of every live secret of each
+// service, in the order of services and then by user. For each service it
+// costs the backend's pages of the service's partition (DynamoDB: Query
+// pages, without the stored history) and one key-provider call per service
+// key version in use, whatever the number of secrets; records made before
+// service keys cost one call each until they are re-saved.
+//
+// It never skips a secret silently: if any secret cannot be read or
+// authenticated (deletion markers included), it returns no secrets and an
+// error that is a *BulkError naming every failing secret, unless the
+// failure is not a secret's (the backend is unreachable, say).
+func (s *Store) GetServices(ctx context.Context, services ...string) ([]*Secret, error) {
+	for _, svc := range services {
+		if err := ValidateService(svc); err != nil {
+			return nil, err
+		}
+	}
+	type result struct {
+		secrets  []*Secret
+		failures []*SecretError
+	}
+	results := make([]result, len(services))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, svc := range services {
+		g.Go(func() error {
+			secrets, failures, err := s.readService(gctx, svc)
+			results[i] = result{secrets, failures}
+			return err
+		})
+	}
+	err := g.Wait()
+	var out []*Secret
+	var failures []*SecretError
+	for _, r := range results {
+		out = append(out, r.secrets...)
+		failures = append(failures, r.failures...)
+	}
+	if err == nil {
+		err = bulkError(failures)
+	}
+	if err != nil {
+		for _, sec := range out {
+			Zero(sec.Value)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// readService opens every current record of one service.
+func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*SecretError, error) {
+	items, keys, err := s.items(ctx, service, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer keys.close()
+	secrets := make([]*Secret, len(items))
+	failures := make([]*SecretError, len(items))
+	// Each service key version is unwrapped once, by whichever worker
+	// needs it first; opening a record is then local work, so the records
+	// are shared out in chunks among a few workers.
+	workers := max(s.parallel, runtime.GOMAXPROCS(0))
+	chunk := max(1, (len(items)+workers*4-1)/(workers*4))
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for start := 0; start < len(items); start += chunk {
+		end := min(start+chunk, len(items))
+		g.Go(func() error {
+			for i := start; i < end; i++ {
+				it := items[i]
+				rec := it.Current()
+				pt, err := s.openRecord(ctx, keys, service, it.User, rec)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failures[i] = &SecretError{Service: service, User: it.User, Err: fmt.Errorf("version %d: %w", rec.Version, err)}
+					continue
+				}
+				if rec.Deleted {
+					continue
+				}
+				info := infoOf(rec)
+				info.Auth = authOf(rec)
+				secrets[i] = &Secret{Service: service, User: it.User, Value: pt, VersionInfo: info}
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	secrets = slices.DeleteFunc(secrets, func(s *Secret) bool { return s == nil })
+	if err != nil {
+		for _, sec := range secrets {
+			Zero(sec.Value)
+		}
+		return nil, nil, err
+	}
+	return secrets, failures, nil
+}
+
+// SecretValue is one secret for PutMany.
+type SecretValue struct {
+	User  string
+	Value []byte
+}
+
+// WriteStatus says what PutMany did (or, with DryRun, would do) to a secret.
+type WriteStatus string
+
+// The values of WriteStatus.
+const (
+	Created   WriteStatus = "created"   // a new secret, or one that was deleted
+	Updated   WriteStatus = "updated"   // a new version with another value
+	Unchanged WriteStatus = "unchanged" // the current value is the same: nothing written
+)
+
+// WriteResult is the outcome of one secret of PutMany.
+type WriteResult struct {
+	Service string      `json:"service"`
+	User    string      `json:"user"`
+	Version int64       `json:"version"`
+	Status  WriteStatus `json:"status"`
+}
+
+// PutMany writes many secrets of one service as new versions, and is
+// idempotent: a value equal to the current one writes nothing and is
+// reported Unchanged. It costs the pages of the service's partition, one
+// key-provider call for the whole service (plus one per current record made
+// before service keys, to compare it), and one conditional write per changed
+// secret, run with bounded parallelism.
+//
+// Every value is checked before anything is written: an invalid name, a
+// value too large, or a current version that cannot be read stops it with
+// nothing written (a *BulkError names each). A write that fails part-way
+// cancels the writes not yet made; the results returned alongside the error
+// are exactly the writes that landed. No secret is ever half-written.
+// With DryRun, nothing is written and the results say what would be.
+func (s *Store) PutMany(ctx context.Context, service string, values []SecretValue, opts ...PutOption) ([]WriteResult, error) {
+	cfg, err := putConfigOf(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.checkVersion {
+		return nil, fmt.Errorf("%w: IfVersion applies to one secret; PutMany does not take it", ErrUnsupported)
+	}
+	if err := ValidateService(service); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var failures []*SecretError
+	for _, v := range values {
+		var err error
+		switch {
+		case ValidateID(service, v.User) != nil:
+			err = ValidateID(service, v.User)
+		case seen[v.User]:
+			err = fmt.Errorf("%w: given more than once", ErrInvalidID)
+		case len(v.Value) > MaxSecretSize:
+			err = fmt.Errorf("%w: the secret is %d bytes, the limit is %d", ErrTooLarge, len(v.Value), MaxSecretSize)
+		case s.legacyWrites && len(v.Value) > MaxLegacySecret:
+			err = fmt.Errorf("%w: the legacy format holds at most %d bytes, this secret has %d", ErrTooLarge, MaxLegacySecret, len(v.Value))
+		}
+		seen[v.User] = true
+		if err != nil {
+			failures = append(failures, &SecretError{Service: service, User: v.User, Err: err})
+		}
+	}
+	if err := bulkError(failures); err != nil {
+		return nil, err
+	}
+
+	authorCh := make(chan string, 1)
+	go func() { authorCh <- s.lookupAuthor(ctx) }()
+	items, keys, err := s.items(ctx, service, true)
+	author := <-authorCh
+	if err != nil {
+		return nil, err
+	}
+	defer keys.close()
+	byUser := make(map[string]*Item, len(items))
+	for _, it := range items {
+		byUser[it.User] = it
+	}
+
+	// Plan: compare every value with the current one.
+	results := make([]WriteResult, len(values))
+	for i, v := range values {
+		cur := byUser[v.User]
+		results[i] = WriteResult{Service: service, User: v.User, Version: cur.Version() + 1, Status: Created}
+		if cur == nil || cur.Current().Deleted {
+			continue
+		}
+		results[i].Status = Updated
+		pt, err := s.openRecord(ctx, keys, service, v.User, cur.Current())
+		if err != nil {
+			failures = append(failures, &SecretError{Service: service, User: v.User, Err: fmt.Errorf("reading the current version %d: %w", cur.Version(), err)})
+			continue
+		}
+		if subtle.ConstantTimeCompare(pt, v.Value) == 1 && (len(pt) > 0 || len(v.Value) == 0) {
+			results[i] = WriteResult{Service: service, User: v.User, Version: cur.Version(), Status: Unchanged}
+		}
+		Zero(pt)
+	}
+	if err := bulkError(failures); err != nil {
+		return nil, err
+	}
+	if cfg.dryRun {
+		return results, nil
+	}
+	var todo []int
+	for i, r := range results {
+		if r.Status != Unchanged {
+			if err := s.checkKeyOwner(service, r.User, byUser[r.User]); err != nil {
+				return nil, err
+			}
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return results, nil
+	}
+
+	// Seal every record first (the random source need not be safe for
+	// concurrent use), then write them in parallel.
+	nexts := make([]*Item, len(values))
+	if !s.legacyWrites {
+		v, key, err := keys.current(ctx, author)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range todo {
+			cur := byUser[values[i].User]
+			rec := &Record{Version: cur.Version() + 1, Created: s.clock().UTC(), Author: author, Comment: cfg.comment}
+			if err := sealV2(s.rand, key, v, service, values[i].User, rec, values[i].Value); err != nil {
+				return nil, err
+			}
+			nexts[i] = s.nextItem(service, values[i].User, cur, rec)
+		}
+	}
+	landed := make([]bool, len(values))
+	var written atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.parallel)
+	for _, i := range todo {
+		g.Go(func() error {
+			user := values[i].User
+			cur := byUser[user]
+			if nexts[i] != nil {
+				dropped, err := s.backend.Save(gctx, cur, nexts[i])
+				if err == nil {
+					s.noticeDropped(service, user, nexts[i], dropped)
+					landed[i] = true
+					written.Add(1)
+					return nil
+				}
+				if !errors.Is(err, ErrVersionConflict) {
+					return &SecretError{Service: service, User: user, Err: err}
+				}
+			}
+			// Someone else wrote this secret since it was read (or the
+			// store writes the legacy format): the one-secret path re-reads
+			// and retries.
+			wcfg := cfg
+			ver, err := s.writeRecord(gctx, service, user, &wcfg, func(*Item, *serviceKeys) (*change, error) {
+				return &change{plaintext: values[i].Value}, nil
+			})
+			if err != nil {
+				return &SecretError{Service: service, User: user, Err: err}
+			}
+			results[i].Version = ver
+			landed[i] = true
+			written.Add(1)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		var done []WriteResult
+		for i, r := range results {
+			if landed[i] || r.Status == Unchanged {
+				done = append(done, r)
+			}
+		}
+		return done, fmt.Errorf("writing %s stopped after %d of %d changed secrets were written: %w", service, written.Load(), len(todo), err)
+	}
+	return results, nil
+}

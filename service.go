@@ -1,0 +1,228 @@
+package cloudchain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Services returns the names of all services, sorted.
+func (s *Store) Services(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.backend.Services(ctx, func(svc string) error {
+		out = append(out, svc)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing services: %w", err)
+	}
+	return out, nil
+}
+
+// items reads the current record of every secret of service, and its key
+// ring. With history, items carry their kept versions too.
+func (s *Store) items(ctx context.Context, service string, history bool) ([]*Item, *serviceKeys, error) {
+	var ring *Item
+	var out []*Item
+	err := s.backend.Items(ctx, service, history, func(it *Item) error {
+		switch {
+		case it.User == ServiceKeyUser:
+			ring = it
+		case it.Current() != nil:
+			out = append(out, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", service, err)
+	}
+	keys, err := s.serviceKeysOf(service, ring)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, keys, nil
+}
+
+// List returns the current version of every secret of service, sorted by
+// user, deleted ones included (marked Deleted). Every current version in the
+// current format is authenticated (one key-provider call per service key
+// version in use); older records are marked AuthUnverified without a
+// key-provider call each (History checks them one by one).
+func (s *Store) List(ctx context.Context, service string) ([]Entry, error) {
+	if err := ValidateService(service); err != nil {
+		return nil, err
+	}
+	items, keys, err := s.items(ctx, service, false)
+	if err != nil {
+		return nil, err
+	}
+	defer keys.close()
+	out := make([]Entry, 0, len(items))
+	for _, it := range items {
+		rec := it.Current()
+		e := Entry{Service: service, User: it.User, VersionInfo: infoOf(rec)}
+		e.Auth = AuthUnverified
+		switch {
+		case rec.Format == FormatV2:
+			if e.Auth, err = s.verifyRecord(ctx, keys, service, it.User, rec); err != nil {
+				return nil, fmt.Errorf("verifying %s/%s: %w", service, it.User, err)
+			}
+		case rec.Format == FormatLegacy && keys.sealed():
+			e.Auth = AuthFailed
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// ServiceError reports a service-wide operation that stopped part-way.
+type ServiceError struct {
+	Op      string // "delete", "purge", "undelete"
+	Service string
+	Done    int // secrets done before it stopped
+	Total   int // secrets it set out to do
+	Err     error
+}
+
+func (e *ServiceError) Error() string {
+	return fmt.Sprintf("%s of service %s stopped after %d of %d secrets: %v", e.Op, e.Service, e.Done, e.Total, e.Err)
+}
+
+// Unwrap returns the error that stopped the operation.
+func (e *ServiceError) Unwrap() error { return e.Err }
+
+// forEachUser runs fn for users with bounded parallelism; the first failure
+// cancels the rest. It returns how many fn calls counted as done, and a
+// *ServiceError when one failed.
+func (s *Store) forEachUser(ctx context.Context, op, service string, users []string, fn func(ctx context.Context, user string) (bool, error)) (int, error) {
+	var done atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.parallel)
+	for _, u := range users {
+		g.Go(func() error {
+			ok, err := fn(gctx, u)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", service, u, err)
+			}
+			if ok {
+				done.Add(1)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	n := int(done.Load())
+	if err != nil {
+		return n, &ServiceError{Op: op, Service: service, Done: n, Total: len(users), Err: err}
+	}
+	return n, nil
+}
+
+// usersWhere returns the users of service whose current record passes keep.
+func (s *Store) usersWhere(ctx context.Context, service string, keep func(*Record) bool) ([]string, error) {
+	var users []string
+	err := s.backend.Items(ctx, service, false, func(it *Item) error {
+		if rec := it.Current(); it.User != ServiceKeyUser && rec != nil && keep(rec) {
+			users = append(users, it.User)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", service, err)
+	}
+	return users, nil
+}
+
+// DeleteService soft-deletes every secret of service that is not deleted
+// already, with bounded parallelism, and returns how many it deleted. A
+// failure part-way returns a *ServiceError that says how many were done.
+func (s *Store) DeleteService(ctx context.Context, service string, opts ...PutOption) (int, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	if _, err := putConfigOf(opts); err != nil {
+		return 0, err
+	}
+	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return !r.Deleted })
+	if err != nil {
+		return 0, err
+	}
+	return s.forEachUser(ctx, "delete", service, users, func(ctx context.Context, user string) (bool, error) {
+		_, err := s.Delete(ctx, service, user, opts...)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, ErrDeleted), errors.Is(err, ErrNotFound):
+			return false, nil // deleted or purged by someone else meanwhile
+		}
+		return false, err
+	})
+}
+
+// UndeleteService restores every secret of service whose current version is
+// a deletion marker (as a whole-service delete leaves them), and returns how
+// many it restored.
+func (s *Store) UndeleteService(ctx context.Context, service string, opts ...PutOption) (int, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	if _, err := putConfigOf(opts); err != nil {
+		return 0, err
+	}
+	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r.Deleted })
+	if err != nil {
+		return 0, err
+	}
+	return s.forEachUser(ctx, "undelete", service, users, func(ctx context.Context, user string) (bool, error) {
+		_, err := s.Undelete(ctx, service, user, opts...)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, ErrNotDeleted), errors.Is(err, ErrNotFound):
+			return false, nil // restored or purged by someone else meanwhile
+		}
+		return false, err
+	})
+}
+
+// PurgeService removes every secret of service with its history, with
+// bounded parallelism, and returns how many it removed. The service's key
+// ring stays: a writer racing the purge may still be sealing a secret under
+// it.
+func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	users, err := s.usersWhere(ctx, service, func(*Record) bool { return true })
+	if err != nil {
+		return 0, err
+	}
+	return s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
+		err := s.Purge(ctx, service, user)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, ErrNotFound):
+			return false, nil
+		}
+		return false, err
+	})
+}
+
+// RotateServiceKey makes a new version of the service key of service; new
+// records are sealed under it, and older versions stay for reading. It
+// returns the new version.
+func (s *Store) RotateServiceKey(ctx context.Context, service string) (int64, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	keys, err := s.loadKeys(ctx, service)
+	if err != nil {
+		return 0, err
+	}
+	defer keys.close()
+	return keys.rotate(ctx, s.lookupAuthor(ctx))
+}

@@ -1,0 +1,333 @@
+package cloudchain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// change is what one write puts as the new version.
+type change struct {
+	plaintext []byte
+	tombstone bool
+	// comment replaces the caller's comment when the caller gave none.
+	comment string
+}
+
+// errUnchanged tells writeRecord that there is nothing to write.
+var errUnchanged = errors.New("unchanged")
+
+// Put stores value as a new version of (service, user) and returns the new
+// version number. It costs one backend round trip to read the secret and its
+// service's key ring, one key-provider call to unwrap the service key, and one
+// conditional write. The first put into a service also creates its key ring
+// (one more key-provider call and one conditional create).
+func (s *Store) Put(ctx context.Context, service, user string, value []byte, opts ...PutOption) (int64, error) {
+	if err := ValidateID(service, user); err != nil {
+		return 0, err
+	}
+	cfg, err := putConfigOf(opts)
+	if err != nil {
+		return 0, err
+	}
+	if len(value) > MaxSecretSize {
+		return 0, fmt.Errorf("%w: the secret is %d bytes, the limit is %d", ErrTooLarge, len(value), MaxSecretSize)
+	}
+	if s.legacyWrites && len(value) > MaxLegacySecret {
+		return 0, fmt.Errorf("%w: the legacy format holds at most %d bytes, this secret has %d", ErrTooLarge, MaxLegacySecret, len(value))
+	}
+	return s.writeRecord(ctx, service, user, &cfg, func(*Item, *serviceKeys) (*change, error) {
+		return &change{plaintext: value}, nil
+	})
+}
+
+// writeRecord is the one read-modify-write loop behind every change. It
+// reads the secret and the key ring (the author lookup runs meanwhile),
+// checks IfVersion before any key-provider call, asks content for the new
+// version given the current item (nil if there is none), seals it under the
+// service key and writes it on the condition that the stored item is still
+// the one read. On a conflict it re-reads and retries, unless cfg asks for a
+// check-and-set.
+func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putConfig, content func(cur *Item, keys *serviceKeys) (*change, error)) (int64, error) {
+	authorCh := make(chan string, 1)
+	go func() { authorCh <- s.lookupAuthor(ctx) }()
+	cur, keys, err := s.loadRow(ctx, service, user)
+	author := <-authorCh
+	if err != nil {
+		return 0, err
+	}
+	defer keys.close()
+
+	for attempt := 1; ; attempt++ {
+		if cfg.checkVersion && cur.Version() != cfg.ifVersion {
+			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: cur.Version()}
+		}
+		ch, err := content(cur, keys)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.checkKeyOwner(service, user, cur); err != nil {
+			return 0, err
+		}
+		rec := &Record{
+			Version: cur.Version() + 1,
+			Created: s.clock().UTC(),
+			Author:  author,
+			Comment: cfg.comment,
+			Deleted: ch.tombstone,
+		}
+		if rec.Comment == "" {
+			rec.Comment = ch.comment
+		}
+		if s.legacyWrites && !ch.tombstone {
+			if err := s.sealLegacy(ctx, keys, service, rec, ch.plaintext); err != nil {
+				return 0, err
+			}
+		} else {
+			v, key, err := keys.current(ctx, author)
+			if err != nil {
+				return 0, err
+			}
+			if err := sealV2(s.rand, key, v, service, user, rec, ch.plaintext); err != nil {
+				return 0, err
+			}
+		}
+		next := s.nextItem(service, user, cur, rec)
+		dropped, err := s.backend.Save(ctx, cur, next)
+		if err == nil {
+			s.noticeDropped(service, user, next, dropped)
+			return rec.Version, nil
+		}
+		if !errors.Is(err, ErrVersionConflict) {
+			return 0, wrapRow("writing", service, user, err)
+		}
+		if !cfg.checkVersion {
+			if err := sleepJitter(ctx, attempt); err != nil {
+				return 0, err
+			}
+		}
+		latest, lerr := s.load(ctx, service, user)
+		if lerr != nil {
+			return 0, lerr
+		}
+		// A conflict can be this very write: the backend applied it, the
+		// response was lost, and the SDK's retry of the conditional write
+		// then failed its condition. The record's random salt and nonce
+		// make it unique, so finding it stored means the write landed.
+		if latest.hasRecord(rec) {
+			return rec.Version, nil
+		}
+		if cfg.checkVersion {
+			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: latest.Version()}
+		}
+		if attempt >= s.maxAttempts {
+			return 0, fmt.Errorf("writing %s/%s: gave up after %d attempts, other writers kept winning: %w", service, user, attempt, ErrVersionConflict)
+		}
+		if latest != nil && len(latest.Records) == 0 {
+			latest = nil
+		}
+		cur = latest
+	}
+}
+
+// nextItem is cur with rec as its new current record and at most
+// historyDepth earlier versions.
+func (s *Store) nextItem(service, user string, cur *Item, rec *Record) *Item {
+	next := &Item{Service: service, User: user, Records: []*Record{rec}}
+	if cur != nil {
+		hist := cur.Records
+		if len(hist) > s.historyDepth {
+			hist = hist[:s.historyDepth]
+		}
+		next.Records = append(next.Records, hist...)
+	}
+	return next
+}
+
+func (s *Store) noticeDropped(service, user string, next *Item, dropped int) {
+	if dropped <= 0 {
+		return
+	}
+	kept := len(next.Records) - 1 - dropped
+	s.notice(NoticeHistoryTrimmed, service, user, "%s/%s keeps only %d earlier versions (history depth %d): older ones were dropped to stay within the backend's item size limit", service, user, kept, s.historyDepth)
+}
+
+// checkKeyOwner refuses to write over a record that the key provider cannot
+// open: after a master key was replaced, a write under the new key would
+// leave versions that no single key can read.
+func (s *Store) checkKeyOwner(service, user string, cur *Item) error {
+	ko, ok := s.keys.(KeyOwner)
+	if !ok || cur == nil {
+		return nil
+	}
+	rec := cur.Current()
+	if rec == nil || rec.KeyID == "" || (rec.Format != FormatV1 && rec.Format != FormatLegacy) {
+		return nil
+	}
+	if ko.OwnsKey(rec.KeyID) {
+		return nil
+	}
+	return fmt.Errorf("refusing to write %s/%s: its current version %d was encrypted under key %s, which this store's key cannot open; writing now would leave versions that no single key reads (restore the key that wrote it, or add it to decrypt_keys): %w",
+		service, user, rec.Version, printableKeyID(rec.KeyID), ErrWrongKey)
+}
+
+// printableKeyID returns a key id read from the store for a message, or a
+// placeholder when it holds anything but printable ASCII.
+func printableKeyID(id string) string {
+	if len(id) > 256 {
+		return "(a key id too long to show)"
+	}
+	for _, c := range []byte(id) {
+		if c < 0x20 || c > 0x7e {
+			return "(a key id that cannot be shown)"
+		}
+	}
+	return id
+}
+
+// hasRecord reports whether it holds a record identical to r.
+func (it *Item) hasRecord(r *Record) bool {
+	if it == nil {
+		return false
+	}
+	want, _ := r.MarshalBinary()
+	for _, have := range it.Records {
+		if have.Version == r.Version {
+			got, _ := have.MarshalBinary()
+			return string(got) == string(want)
+		}
+	}
+	return false
+}
+
+// Delete marks (service, user) as deleted by writing a deletion marker as a
+// new version. History is kept; Undelete or Rollback restores the secret.
+// The marker is sealed under the service key like a secret, so a marker
+// forged in the table fails authentication.
+func (s *Store) Delete(ctx context.Context, service, user string, opts ...PutOption) (int64, error) {
+	if err := ValidateID(service, user); err != nil {
+		return 0, err
+	}
+	cfg, err := putConfigOf(opts)
+	if err != nil {
+		return 0, err
+	}
+	return s.writeRecord(ctx, service, user, &cfg, func(cur *Item, _ *serviceKeys) (*change, error) {
+		if cur == nil {
+			return nil, notFound(service, user)
+		}
+		if cur.Current().Deleted {
+			return nil, fmt.Errorf("%w: %s/%s is already deleted (version %d)", ErrDeleted, service, user, cur.Version())
+		}
+		return &change{tombstone: true}, nil
+	})
+}
+
+// Rollback writes the content of version as a new version and returns the
+// new version number. History is never rewritten.
+func (s *Store) Rollback(ctx context.Context, service, user string, version int64, opts ...PutOption) (int64, error) {
+	if err := ValidateID(service, user); err != nil {
+		return 0, err
+	}
+	if version < 1 {
+		return 0, fmt.Errorf("%w: version must be 1 or more, got %d", ErrInvalidID, version)
+	}
+	return s.restore(ctx, service, user, opts, func(cur *Item, _ *serviceKeys) (*Record, string, error) {
+		rec := cur.Find(version)
+		if rec == nil {
+			return nil, "", fmt.Errorf("%w: %s/%s has no version %d (%s)", ErrNotFound, service, user, version, keptVersions(cur))
+		}
+		if rec.Deleted {
+			return nil, "", fmt.Errorf("%w: version %d of %s/%s is a deletion marker; roll back to an earlier version", ErrDeleted, version, service, user)
+		}
+		return rec, fmt.Sprintf("rollback to version %d", version), nil
+	})
+}
+
+// Undelete restores a deleted secret: it writes the content of the newest
+// version before the deletion as a new version. The deletion marker must
+// authenticate; a secret that is not deleted gives ErrNotDeleted.
+func (s *Store) Undelete(ctx context.Context, service, user string, opts ...PutOption) (int64, error) {
+	if err := ValidateID(service, user); err != nil {
+		return 0, err
+	}
+	return s.restore(ctx, service, user, opts, func(cur *Item, keys *serviceKeys) (*Record, string, error) {
+		marker := cur.Current()
+		if !marker.Deleted {
+			return nil, "", fmt.Errorf("%w: %s/%s is not deleted (current version %d); nothing to restore", ErrNotDeleted, service, user, marker.Version)
+		}
+		if _, err := s.openRecord(ctx, keys, service, user, marker); err != nil {
+			return nil, "", fmt.Errorf("checking the deletion marker (version %d): %w", marker.Version, err)
+		}
+		for _, r := range cur.Records {
+			if !r.Deleted {
+				return r, fmt.Sprintf("undelete: restored version %d", r.Version), nil
+			}
+		}
+		return nil, "", fmt.Errorf("%w: no version of %s/%s before its deletion is kept", ErrNotFound, service, user)
+	})
+}
+
+// restore is the one path behind Rollback and Undelete: pick chooses a kept
+// record, which is authenticated, decrypted and written as a new version.
+func (s *Store) restore(ctx context.Context, service, user string, opts []PutOption, pick func(cur *Item, keys *serviceKeys) (*Record, string, error)) (int64, error) {
+	cfg, err := putConfigOf(opts)
+	if err != nil {
+		return 0, err
+	}
+	var plaintext []byte
+	defer func() { Zero(plaintext) }()
+	return s.writeRecord(ctx, service, user, &cfg, func(cur *Item, keys *serviceKeys) (*change, error) {
+		Zero(plaintext)
+		plaintext = nil
+		if cur == nil {
+			return nil, notFound(service, user)
+		}
+		rec, comment, err := pick(cur, keys)
+		if err != nil {
+			return nil, err
+		}
+		pt, err := s.openRecord(ctx, keys, service, user, rec)
+		if err != nil {
+			return nil, fmt.Errorf("decrypting %s/%s version %d: %w", service, user, rec.Version, err)
+		}
+		plaintext = pt
+		return &change{plaintext: pt, comment: comment}, nil
+	})
+}
+
+// Purge removes (service, user) and its whole history. It cannot be undone.
+// An item too damaged to decode is removed too, if the backend is a
+// Discarder.
+func (s *Store) Purge(ctx context.Context, service, user string) error {
+	if err := ValidateID(service, user); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		it, err := s.backend.Load(ctx, service, user)
+		if errors.Is(err, ErrNotFound) {
+			return notFound(service, user)
+		}
+		if d, ok := s.backend.(Discarder); ok && errors.Is(err, ErrMalformed) {
+			// A damaged item would otherwise block every write to this
+			// secret for good.
+			if err := d.Discard(ctx, service, user); err != nil {
+				return wrapRow("purging damaged", service, user, err)
+			}
+			return nil
+		}
+		if err != nil {
+			return wrapRow("reading", service, user, err)
+		}
+		err = s.backend.Remove(ctx, it)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrVersionConflict) || attempt >= s.maxAttempts {
+			return wrapRow("purging", service, user, err)
+		}
+		if err := sleepJitter(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
