@@ -3,6 +3,8 @@ package kmstest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -506,5 +509,55 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 	defer s.Close()
 	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
 		t.Errorf("URL = %q", s.URL())
+	}
+}
+
+// TestSignatureCoversBodyAndHeaders sends hand-signed requests whose body
+// or a signed header changed after signing.
+func TestSignatureCoversBodyAndHeaders(t *testing.T) {
+	srv := kmstest.NewServer(t)
+	srv.RequireSignature(kmstest.AccessKeyID, kmstest.SecretAccessKey)
+	srv.CreateKey("alias/x")
+	send := func(signedBody, sentBody, target string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+"/", strings.NewReader(sentBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(len(signedBody))
+		req.Header.Set("X-Amz-Target", "TrentService.DescribeKey")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		hash := sha256.Sum256([]byte(signedBody))
+		creds := aws.Credentials{AccessKeyID: kmstest.AccessKeyID, SecretAccessKey: kmstest.SecretAccessKey}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(hash[:]), "kms", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", target)
+		req.ContentLength = int64(len(sentBody))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := m["__type"].(string)
+		return s
+	}
+	const body = `{"KeyId":"alias/x"}`
+	for _, tc := range []struct {
+		name, signed, sent, target, want string
+	}{
+		{"as signed", body, body, "TrentService.DescribeKey", ""},
+		{"body changed", body, `{"KeyId":"alias/y"}`, "TrentService.DescribeKey", "InvalidSignatureException"},
+		{"signed header changed", body, body, "TrentService.ListAliases", "InvalidSignatureException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := send(tc.signed, tc.sent, tc.target); got != tc.want {
+				t.Fatalf("error type %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
