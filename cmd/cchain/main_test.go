@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,6 +139,42 @@ var localCmds = map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		}
 		ts.Check(err)
 		it.Service, it.User = args[2], args[3]
+		_, err = b.Save(ctx, prev, it)
+		ts.Check(err)
+	},
+	// mayfail PROGRAM ARGS... runs a program that may fail or succeed (for
+	// checks that hold either way), but must not crash.
+	"mayfail": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) == 0 {
+			ts.Fatalf("usage: mayfail PROGRAM ARGS...")
+		}
+		var ee *exec.ExitError
+		if err := ts.Exec(args[0], args[1:]...); err != nil && !(errors.As(err, &ee) && ee.ExitCode() > 0 && ee.ExitCode() < 100) {
+			ts.Fatalf("%s: %v", args[0], err)
+		}
+	},
+	// plantmeta SERVICE USER AUTHOR COMMENT rewrites the author and comment
+	// of every version of (SERVICE, USER) in the embedded store's file, as
+	// anyone with write access to the file could, with no key.
+	"plantmeta": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 4 {
+			ts.Fatalf("usage: plantmeta SERVICE USER AUTHOR COMMENT")
+		}
+		ctx := context.Background()
+		b, err := bolt.Open(filepath.Join(ts.Getenv("HOME"), ".local/share/cloudchain/secrets.db"))
+		ts.Check(err)
+		prev, err := b.Load(ctx, args[0], args[1])
+		ts.Check(err)
+		it, err := b.Load(ctx, args[0], args[1])
+		ts.Check(err)
+		unquote := func(s string) string {
+			u, err := strconv.Unquote(`"` + s + `"`)
+			ts.Check(err)
+			return u
+		}
+		for _, r := range it.Records {
+			r.Author, r.Comment = unquote(args[2]), unquote(args[3])
+		}
 		_, err = b.Save(ctx, prev, it)
 		ts.Check(err)
 	},

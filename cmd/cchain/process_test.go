@@ -144,6 +144,15 @@ func TestExitCodes(t *testing.T) {
 		{"not found", []string{"get", "db", "bob"}, exitNotFound},
 		{"version not found", []string{"get", "db", "alice", "--version", "7"}, exitNotFound},
 		{"conflict", []string{"put", "db", "alice", "x", "--if-version", "0"}, exitConflict},
+		{"undelete of a live secret", []string{"undelete", "db", "alice"}, exitConflict},
+		{"list of a missing service", []string{"list", "nosuch"}, exitNotFound},
+		{"history of a missing service", []string{"history", "nosuch", "alice"}, exitNotFound},
+		{"store error never rewritten", []string{"get", "arg(s)", "unknown command"}, exitNotFound},
+		{"empty stdin", []string{"put", "db", "alice"}, exitUsage},
+		{"save of a flag", []string{"-u", "alice", "-e", "db", "-s", "-r"}, exitUsage},
+		{"mistyped command", []string{"lsit"}, exitUsage},
+		{"help of an unknown command", []string{"help", "gte"}, exitUsage},
+		{"service delete unconfirmed", []string{"delete", "db"}, exitUsage},
 		{"deleted", []string{"delete", "db", "alice"}, exitOK},
 		{"read deleted", []string{"get", "db", "alice"}, exitDeleted},
 	}
@@ -160,6 +169,32 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("stderr %q lacks the cchain: prefix", errOut)
 			}
 		})
+	}
+}
+
+// TestPutOutputFails: a put whose confirmation cannot be written fails,
+// and says that the secret was saved.
+func TestPutOutputFails(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full here: %v", err)
+	}
+	defer full.Close()
+	env := localProcessEnv(t)
+	for _, args := range [][]string{{"put", "db", "alice", "-"}, {"put", "db", "alice", "-", "--json"}, {"-u", "alice", "-e", "db", "-s", "-"}} {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(append(os.Environ(), runAsMain+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+		cmd.Stdin = strings.NewReader("s3cret")
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitError {
+			t.Fatalf("%v to a full disk: %v, stderr %q; want exit %d", args, err, errb.String(), exitError)
+		}
+		if !strings.Contains(errb.String(), "no space left on device (the secret was saved as db/alice version") {
+			t.Fatalf("%v: stderr %q", args, errb.String())
+		}
 	}
 }
 
