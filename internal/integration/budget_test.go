@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,50 +63,102 @@ func (s *stack) expect(t *testing.T, what string, ddb, kms map[string]int) {
 }
 
 // TestRequestBudget asserts DESIGN.md's budget exactly, on the wire:
-// get = 1 GetItem + 1 Decrypt; put = 1 GetItem + 1 GenerateDataKey + 1
-// conditional PutItem; a whole service = Query pages + 1 Decrypt per key.
+//   - get: one round trip for the secret and its key ring (BatchGetItem) + 1
+//     Decrypt of the service key;
+//   - put into an existing service: 1 BatchGetItem + 1 Decrypt + 1 PutItem;
+//     the first put into a service adds 1 GenerateDataKey, 1 PutItem (the key
+//     ring) and 1 Query (the one-time check for legacy records);
+//   - a whole service: its Query pages + 1 Decrypt per service key version;
+//   - N secrets written at once: the Query pages + 1 KMS call + N PutItems.
 func TestRequestBudget(t *testing.T) {
 	s := newStack(t)
 	ctx := ctxFor(t)
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "first put", map[string]int{"GetItem": 1, "PutItem": 1}, map[string]int{"GenerateDataKey": 1})
+	s.expect(t, "first put into a service", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 2}, map[string]int{"GenerateDataKey": 1})
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("correct horse")); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "second put", map[string]int{"GetItem": 1, "PutItem": 1}, map[string]int{"GenerateDataKey": 1})
+	s.expect(t, "second put", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
+	if _, err := s.store.Put(ctx, "db", "bob", []byte("battery")); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "put of a new user", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
 	sec, err := s.store.Get(ctx, "db", "alice")
 	if err != nil || string(sec.Value) != "correct horse" {
 		t.Fatalf("Get = %v, %v", sec, err)
 	}
-	s.expect(t, "get", map[string]int{"GetItem": 1}, map[string]int{"Decrypt": 1})
+	s.expect(t, "get", map[string]int{"BatchGetItem": 1}, map[string]int{"Decrypt": 1})
 	if _, err := s.store.GetVersion(ctx, "db", "alice", 1); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "get --version", map[string]int{"GetItem": 1}, map[string]int{"Decrypt": 1})
-	if _, err := s.store.History(ctx, "db", "alice"); err != nil {
+	s.expect(t, "get --version", map[string]int{"BatchGetItem": 1}, map[string]int{"Decrypt": 1})
+	hist, err := s.store.History(ctx, "db", "alice")
+	if err != nil || len(hist) != 2 || hist[1].Auth != cloudchain.AuthVerified {
+		t.Fatalf("History = %+v, %v", hist, err)
+	}
+	s.expect(t, "history (every version authenticated)", map[string]int{"BatchGetItem": 1}, map[string]int{"Decrypt": 1})
+	if _, err := s.store.Delete(ctx, "db", "bob"); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "history", map[string]int{"GetItem": 1}, map[string]int{})
+	s.expect(t, "delete (the marker is sealed)", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
 
+	var values []cloudchain.SecretValue
 	for i := range 60 {
-		if _, err := s.store.Put(ctx, "bulk", fmt.Sprintf("u%02d", i), []byte("v")); err != nil {
-			t.Fatal(err)
-		}
+		values = append(values, cloudchain.SecretValue{User: fmt.Sprintf("u%02d", i), Value: []byte("v")})
 	}
-	s.ddb.Reset()
-	s.kms.ResetCounts()
-	secs, err := s.store.GetService(ctx, "bulk")
+	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "writing 60 secrets into a new service", map[string]int{"Query": 2, "PutItem": 61}, map[string]int{"GenerateDataKey": 1})
+	secs, err := s.store.GetServices(ctx, "bulk")
 	if err != nil || len(secs) != 60 {
-		t.Fatalf("GetService: %d, %v", len(secs), err)
+		t.Fatalf("GetServices: %d, %v", len(secs), err)
 	}
-	// 60 items in pages of 25: 3 Query pages; 60 distinct data keys.
-	s.expect(t, "reading a whole service", map[string]int{"Query": 3}, map[string]int{"Decrypt": 60})
+	// 60 items and the key ring in pages of 25: 3 Query pages; one key.
+	s.expect(t, "reading a whole service", map[string]int{"Query": 3}, map[string]int{"Decrypt": 1})
 	if _, err := s.store.List(ctx, "bulk"); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "list SERVICE", map[string]int{"Query": 3}, map[string]int{})
+	s.expect(t, "list SERVICE (authenticated)", map[string]int{"Query": 3}, map[string]int{"Decrypt": 1})
+	for i := range values {
+		values[i].Value = []byte("w")
+	}
+	values = append(values, cloudchain.SecretValue{User: "new", Value: []byte("x")})
+	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "rewriting 61 secrets", map[string]int{"Query": 3, "PutItem": 61}, map[string]int{"Decrypt": 1})
+	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "rewriting 61 unchanged secrets", map[string]int{"Query": 3}, map[string]int{"Decrypt": 1})
+}
+
+// TestThousandSecretsOneKMSCall: 1,000 secrets are written and read back
+// with one KMS call each way, whatever the page size.
+func TestThousandSecretsOneKMSCall(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	var values []cloudchain.SecretValue
+	for i := range 1000 {
+		values = append(values, cloudchain.SecretValue{User: fmt.Sprintf("user-%04d", i), Value: []byte(fmt.Sprintf("secret-%d", i))})
+	}
+	if _, err := s.store.PutMany(ctx, "fleet", values); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.kms.Counts(); !maps.Equal(got, map[string]int{"GenerateDataKey": 1}) {
+		t.Fatalf("writing 1,000 secrets: KMS requests %v, want one GenerateDataKey", got)
+	}
+	s.kms.ResetCounts()
+	secs, err := s.store.GetServices(ctx, "fleet")
+	if err != nil || len(secs) != 1000 || string(secs[999].Value) != "secret-999" {
+		t.Fatalf("GetServices: %d, %v", len(secs), err)
+	}
+	if got := s.kms.Counts(); !maps.Equal(got, map[string]int{"Decrypt": 1}) {
+		t.Fatalf("reading 1,000 secrets: KMS requests %v, want one Decrypt", got)
+	}
 }
 
 // TestAuthorLookupOncePerStore checks that the author is looked up at most
@@ -131,24 +184,35 @@ func TestAuthorLookupOncePerStore(t *testing.T) {
 	}
 }
 
-// TestEncryptionContextEnforced: a data key wrapped for one service cannot
-// be unwrapped for another, by KMS itself (not only by the GCM binding).
+// TestEncryptionContextEnforced: a service key wrapped for one service
+// cannot be unwrapped for another, by KMS itself (not only by the key ring's
+// MAC or the records' binding).
 func TestEncryptionContextEnforced(t *testing.T) {
 	s := newStack(t)
 	ctx := ctxFor(t)
-	if _, err := s.store.Put(ctx, "prod", "alice", []byte("prod-secret")); err != nil {
-		t.Fatal(err)
+	for _, svc := range []string{"prod", "dev"} {
+		if _, err := s.store.Put(ctx, svc, "alice", []byte(svc+"-secret")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	it, err := s.backend.Load(ctx, "prod", "alice")
+	prodRing, err := s.backend.Load(ctx, "prod", cloudchain.ServiceKeyUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := it.Current()
-	if want := map[string]string{"service": "prod"}; !maps.Equal(rec.Context, want) {
-		t.Fatalf("record context %v, want %v", rec.Context, want)
+	devRing, err := s.backend.Load(ctx, "dev", cloudchain.ServiceKeyUser)
+	if err != nil {
+		t.Fatal(err)
 	}
-	keys := awskms.New(s.kms.NewClient(), "alias/cloudchain")
-	if _, err := keys.Decrypt(ctx, rec.KeyID, rec.WrappedKey, map[string]string{"service": "dev"}); !errors.Is(err, cloudchain.ErrAuthentication) {
-		t.Fatalf("unwrapping prod's data key as dev: err = %v, want ErrAuthentication", err)
+	moved := &cloudchain.Item{Service: "dev", User: cloudchain.ServiceKeyUser, Records: prodRing.Records}
+	if _, err := s.backend.Save(ctx, devRing, moved); err != nil {
+		t.Fatal(err)
+	}
+	s.kms.ResetCounts()
+	_, err = s.store.Get(ctx, "dev", "alice")
+	if !errors.Is(err, cloudchain.ErrAuthentication) || !strings.Contains(err.Error(), "unwrapping service key") {
+		t.Fatalf("reading dev with prod's key ring: err = %v, want KMS to refuse the unwrap", err)
+	}
+	if got := s.kms.Counts(); got["Decrypt"] != 1 {
+		t.Fatalf("KMS requests %v, want the one Decrypt that KMS refused", got)
 	}
 }

@@ -18,16 +18,16 @@ func TestDynamoDBThrottlingIsRetriedThenReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ddb.Reset()
-	s.ddb.Fail("GetItem", 2, "ProvisionedThroughputExceededException", 400)
+	s.ddb.Fail("BatchGetItem", 2, "ProvisionedThroughputExceededException", 400)
 	sec, err := s.store.Get(ctx, "db", "alice")
 	if err != nil || string(sec.Value) != "hunter2" {
 		t.Fatalf("Get after 2 throttles = %v, %v", sec, err)
 	}
-	if n := s.ddb.Count("GetItem"); n != 3 {
-		t.Fatalf("%d GetItem requests, want 3 (2 throttled + 1)", n)
+	if n := s.ddb.Count("BatchGetItem"); n != 3 {
+		t.Fatalf("%d BatchGetItem requests, want 3 (2 throttled + 1)", n)
 	}
 
-	s.ddb.Fail("GetItem", 10, "ThrottlingException", 400)
+	s.ddb.Fail("BatchGetItem", 10, "ThrottlingException", 400)
 	_, err = s.store.Get(ctx, "db", "alice")
 	if !errors.Is(err, cloudchain.ErrThrottled) || errors.Is(err, cloudchain.ErrNotFound) {
 		t.Fatalf("Get under persistent throttling: err = %v, want ErrThrottled and not ErrNotFound", err)
@@ -66,6 +66,10 @@ func TestLostWriteResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStack(t)
 			ctx := ctxFor(t)
+			if _, err := s.store.Put(ctx, "db", "bob", []byte("makes the key ring")); err != nil {
+				t.Fatal(err)
+			}
+			s.ddb.Reset()
 			s.ddb.LoseResponse("PutItem", 1)
 			v, err := s.store.Put(ctx, "db", "alice", []byte("hunter2"), tc.opts...)
 			if err != nil || v != 1 {
@@ -82,6 +86,29 @@ func TestLostWriteResponse(t *testing.T) {
 	}
 }
 
+// TestLostKeyRingResponse: the conditional create of a service's key ring
+// lands but its response is lost; the retry fails its condition, and the
+// Store adopts the ring it finds (its own) instead of failing or making a
+// second one.
+func TestLostKeyRingResponse(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	s.ddb.LoseResponse("PutItem", 1)
+	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
+		t.Fatalf("Put with the key ring's response lost: %v", err)
+	}
+	s.expect(t, "put with the key ring's response lost",
+		map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 3, "GetItem": 1},
+		map[string]int{"GenerateDataKey": 1, "Decrypt": 1})
+	ring, err := s.backend.Load(ctx, "db", cloudchain.ServiceKeyUser)
+	if err != nil || ring.Version() != 1 {
+		t.Fatalf("key ring after a lost response: %v, %v", ring, err)
+	}
+	if sec, err := s.store.Get(ctx, "db", "alice"); err != nil || string(sec.Value) != "hunter2" {
+		t.Fatalf("Get = %v, %v", sec, err)
+	}
+}
+
 func TestKMSThrottlingDuringPut(t *testing.T) {
 	s := newStack(t)
 	ctx := ctxFor(t)
@@ -89,5 +116,5 @@ func TestKMSThrottlingDuringPut(t *testing.T) {
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
 		t.Fatalf("Put after 2 KMS throttles: %v", err)
 	}
-	s.expect(t, "put with 2 throttled data keys", map[string]int{"GetItem": 1, "PutItem": 1}, map[string]int{"GenerateDataKey": 3})
+	s.expect(t, "put with 2 throttled data keys", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 2}, map[string]int{"GenerateDataKey": 3})
 }
