@@ -85,6 +85,9 @@ func DecodeDotenv(r io.Reader, service string) ([]Secret, error) {
 		}
 		seen[name] = startLine
 		out = append(out, Secret{Service: service, User: name, Value: val})
+		if err := tooMany("dotenv", len(out)); err != nil {
+			return nil, err
+		}
 	}
 	Sort(out)
 	return out, nil

@@ -55,6 +55,17 @@ func Decode(r io.Reader, f Format, service string) ([]Secret, error) {
 // 1,000 secrets of 40 KiB each with base64 and quoting to spare.
 const MaxInput = 64 << 20
 
+// MaxSecrets is the most secrets one decoder call returns; more is an error
+// (split the file). With MaxInput it bounds a decoder's memory.
+const MaxSecrets = 100_000
+
+func tooMany(format string, n int) error {
+	if n > MaxSecrets {
+		return fmt.Errorf("%s: more than %d secrets: split the input", format, MaxSecrets)
+	}
+	return nil
+}
+
 // GroupByService splits secrets into one slice per service, in the order
 // the services first appear, keeping the secrets' order within each.
 func GroupByService(secrets []Secret) [][]Secret {

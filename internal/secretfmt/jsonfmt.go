@@ -144,11 +144,9 @@ func (p *jsonParser) token() (json.Token, error) {
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		off := int(se.Offset)
-		if off > len(p.src) {
-			off = len(p.src)
-		}
-		return nil, fmt.Errorf("json: line %d: invalid JSON syntax", 1+bytes.Count(p.src[:off], []byte{'\n'}))
+		// se.Offset counts from where the decoder's current value
+		// began; InputOffset is where that value began in src.
+		return nil, p.errf("invalid JSON syntax")
 	}
 	if errors.Is(err, io.EOF) {
 		return nil, p.errf("unexpected end of input")
@@ -292,6 +290,9 @@ func (p *jsonParser) users(svc string, out []Secret, flat bool) ([]Secret, error
 			return nil, p.errf("value of %s must be a string or {\"base64\": \"...\"}, found %s (quote it)", where, kindOf(t))
 		}
 		out = append(out, Secret{Service: svc, User: user, Value: val})
+		if err := tooMany("json", len(out)); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := p.token(); err != nil { // the closing }
 		return nil, err

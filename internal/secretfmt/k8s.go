@@ -224,6 +224,9 @@ func DecodeK8s(r io.Reader, service string) ([]Secret, error) {
 			seen[k] = true
 			out = append(out, Secret{Service: svc, User: user, Value: values[user]})
 		}
+		if err := tooMany("k8s", len(out)); err != nil {
+			return nil, err
+		}
 	}
 	Sort(out)
 	return out, nil

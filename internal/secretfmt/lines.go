@@ -81,7 +81,7 @@ func (p *lineParser) assignmentName() (string, error) {
 		p.skipSpaces()
 	}
 	if p.eof() || p.src[p.pos] != '=' {
-		return "", p.errf(p.line, "want NAME=VALUE: no \"=\" after the name %s", name)
+		return "", p.errf(p.line, "want NAME=VALUE: no \"=\" after the name")
 	}
 	p.pos++
 	if p.dotenv {

@@ -100,6 +100,9 @@ func DecodeShell(r io.Reader, service string) ([]Secret, error) {
 		}
 		seen[name] = startLine
 		out = append(out, Secret{Service: service, User: name, Value: val})
+		if err := tooMany("shell", len(out)); err != nil {
+			return nil, err
+		}
 	}
 	Sort(out)
 	return out, nil

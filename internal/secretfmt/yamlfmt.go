@@ -162,6 +162,37 @@ func EncodeEnvYAML(w io.Writer, vars []EnvVar) error {
 	return writeYAML(w, root)
 }
 
+// Limits of the yaml and k8s decoders, which bound their memory (see
+// yamlMarks): MaxYAMLTokens structural marks in the input, and
+// MaxYAMLDocuments documents.
+const (
+	MaxYAMLTokens    = 100_000
+	MaxYAMLDocuments = 10_000
+)
+
+// yamlMarks counts what every yaml node but a document's first needs before
+// it: a mapping value indicator (":" before a blank or line end), a
+// sequence entry ("-" before a blank or line end), a complex key ("? "), a
+// flow separator or collection start (",", "[", "{"), or a document marker
+// ("---"). The yaml library builds a node of about 100-200 bytes for every
+// scalar and collection, so a file of tiny nodes costs about 100 times its
+// size; bounding the marks bounds the nodes. Lines inside a block scalar
+// (a certificate, say) cost nothing.
+func yamlMarks(src []byte) int {
+	n := 0
+	for i, c := range src {
+		switch c {
+		case ',', '[', '{':
+			n++
+		case ':', '-', '?':
+			if i+1 == len(src) || src[i+1] == ' ' || src[i+1] == '\n' || src[i+1] == '\t' || src[i+1] == '\r' {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // safeYAMLDecode turns a panic inside the yaml library into an error.
 func safeYAMLDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	defer func() {
@@ -190,9 +221,15 @@ func yamlErr(format string, err error) error {
 // readYAMLDocs reads every document of src. Aliases are refused wherever
 // they are (see checkNoAlias), so no document can expand beyond its size.
 func readYAMLDocs(src []byte, format string) ([]*yaml.Node, error) {
+	if n := yamlMarks(src); n > MaxYAMLTokens {
+		return nil, fmt.Errorf("%s: input has %d structural marks (\": \", \"- \", \",\", \"[\", \"{\", \"? \"), more than the limit of %d: split it, or use json", format, n, MaxYAMLTokens)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var docs []*yaml.Node
 	for {
+		if len(docs) > MaxYAMLDocuments {
+			return nil, fmt.Errorf("%s: more than %d documents", format, MaxYAMLDocuments)
+		}
 		var n yaml.Node
 		err := safeYAMLDecode(dec, &n)
 		if errors.Is(err, io.EOF) {
@@ -356,6 +393,9 @@ func yamlUsers(m *yaml.Node, svc string, out []Secret, flat bool) ([]Secret, err
 			return nil, err
 		}
 		out = append(out, Secret{Service: svc, User: user, Value: v})
+		if err := tooMany("yaml", len(out)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
