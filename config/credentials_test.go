@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	smithy "github.com/aws/smithy-go"
 )
 
 // awsTestEnv clears every credential source the SDK knows, so that the
@@ -149,5 +152,21 @@ func TestInstanceRoleStillWorks(t *testing.T) {
 	creds, err := cl.cfg.Credentials.Retrieve(context.Background())
 	if err != nil || creds.AccessKeyID != "AKIDROLE" {
 		t.Fatalf("credentials %+v, %v", creds, err)
+	}
+}
+
+func TestCauseIsShort(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("operation error STS: GetCallerIdentity, exceeded maximum number of attempts, 2, https response error: %w", refused), "dial tcp: connect: connection refused"},
+		{fmt.Errorf("operation error STS: GetCallerIdentity, https response error StatusCode: 403: %w", &smithy.GenericAPIError{Code: "AccessDenied", Message: "not allowed"}), "AccessDenied: not allowed"},
+		{errors.New("something\nelse"), "something else"},
+	} {
+		if got := cause(tc.err); got != tc.want {
+			t.Errorf("cause(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

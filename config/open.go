@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os/user"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithy "github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/cloudchain/cloudchain"
@@ -95,7 +97,7 @@ func stsAuthor(client *sts.Client) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		if err != nil {
-			return "", fmt.Errorf("sts:GetCallerIdentity: %w (set author_lookup = false in [cloudchain] to skip recording the AWS principal)", err)
+			return "", &shortError{msg: "sts:GetCallerIdentity: " + cause(err) + " (set author_lookup = false in [cloudchain] to skip it)", err: err}
 		}
 		return aws.ToString(out.Arn), nil
 	}
@@ -148,6 +150,30 @@ func (b *budgetIMDS) GetMetadata(ctx context.Context, in *imds.GetMetadataInput,
 	ctx, cancel := context.WithDeadline(ctx, b.deadline)
 	defer cancel()
 	return b.api.GetMetadata(ctx, in, opts...)
+}
+
+// shortError shows a short message for err, which stays in the chain.
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }
+
+// cause returns the part of an SDK error that says what went wrong, without
+// the SDK's layers of operation and retry detail: the network error, the
+// service's error code and message, or else the whole message.
+func cause(err error) string {
+	var netErr *net.OpError
+	var apiErr smithy.APIError
+	switch {
+	case errors.As(err, &netErr):
+		return netErr.Error()
+	case errors.As(err, &apiErr):
+		return apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
+	}
+	return oneLine(err)
 }
 
 type awsClients struct {

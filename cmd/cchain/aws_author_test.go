@@ -37,7 +37,7 @@ func envList(s *awsServers, over map[string]string) []string {
 	return env
 }
 
-// run runs cchain with a deadline well past the bound under test, so that a
+// runBounded runs cchain with a deadline well past the bound under test, so that a
 // hang fails the test instead of stalling the suite.
 func runBounded(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int, took time.Duration) {
 	t.Helper()
@@ -88,6 +88,7 @@ func TestAuthorLookupNeverFailsOrDelaysAPut(t *testing.T) {
 			if took > 3*time.Second {
 				t.Errorf("put took %v, want at most about 3s (the author lookup is bounded to 1s)", took)
 			}
+			t.Logf("put took %v; stderr: %s", took, errOut)
 			lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], "cchain: warning: ") || !strings.Contains(lines[0], "author") {
 				t.Errorf("stderr = %q, want exactly one `cchain: warning: ...` line about the author", errOut)
@@ -140,6 +141,7 @@ func TestNoAWSCredentialsFailsFast(t *testing.T) {
 				"AWS_EC2_METADATA_DISABLED": "", "AWS_EC2_METADATA_SERVICE_ENDPOINT": tc.imds,
 			})
 			_, errOut, code, took := runBounded(t, env, "", "get", "db", "alice")
+			t.Logf("took %v; stderr: %s", took, errOut)
 			if code != 7 {
 				t.Errorf("exit %d, want 7 (no credentials)", code)
 			}
