@@ -207,7 +207,7 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 	}
 
 	if c.DataDir, err = dataDir(c.Backend == BackendLocal, get("HOME"), get("XDG_DATA_HOME"),
-		setting{"--data-dir", o.DataDir}, setting{"CLOUDCHAIN_DATA_DIR", get("CLOUDCHAIN_DATA_DIR")}, setting{"data_dir", val("cloudchain", "data_dir")}); err != nil {
+		setting{"--data-dir", o.DataDir}, setting{"CLOUDCHAIN_DATA_DIR", get("CLOUDCHAIN_DATA_DIR")}, setting{c.File + ": data_dir", val("cloudchain", "data_dir")}); err != nil {
 		return nil, err
 	}
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,4 +161,130 @@ func TestNoAWSCredentialsFailsFast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigAndKeyFileRegressions runs the real binary on the embedded
+// store for issues 12.8, 12.9 and 12.11: relative data directories, config
+// files that are not config files, a negative --lock-timeout, and damaged
+// key files.
+func TestConfigAndKeyFileRegressions(t *testing.T) {
+	const password = "hunter2-password-line"
+	work := t.TempDir()
+	passwordFile := filepath.Join(work, "password.txt")
+	if err := os.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relConfig := filepath.Join(work, "rel.cchainrc")
+	if err := os.WriteFile(relConfig, []byte("[cloudchain]\ndata_dir = relative/dir\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(work, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"relative data_dir env", []string{"CLOUDCHAIN_DATA_DIR=relative/dir"}, []string{"put", "db", "alice", "-"}, exitUsage, `CLOUDCHAIN_DATA_DIR "relative/dir" is a relative path`},
+		{"relative data_dir in the file", []string{"CLOUDCHAIN_DATA_DIR=", "CLOUDCHAIN_CONFIG=" + relConfig}, []string{"put", "db", "alice", "-"}, exitUsage, `rel.cchainrc`},
+		{"relative --data-dir", nil, []string{"--data-dir", "rel", "put", "db", "alice", "-"}, exitUsage, `--data-dir "rel" is a relative path`},
+		{"unknown ~user", []string{"CLOUDCHAIN_DATA_DIR=~nosuchuser-cchain/x"}, []string{"get", "db", "alice"}, exitUsage, `there is no user "nosuchuser-cchain"`},
+		{"config is a password file", []string{"CLOUDCHAIN_CONFIG=" + passwordFile}, []string{"get", "db", "alice"}, exitUsage, "password.txt: line 1 is not a [section] header"},
+		{"config is a FIFO", []string{"CLOUDCHAIN_CONFIG=" + fifo}, []string{"get", "db", "alice"}, exitUsage, "is a named pipe, not a regular file"},
+		{"config is /dev/zero", []string{"CLOUDCHAIN_CONFIG=/dev/zero"}, []string{"get", "db", "alice"}, exitUsage, "is a character device, not a regular file"},
+		{"negative --lock-timeout", nil, []string{"--lock-timeout", "-1s", "get", "db", "alice"}, exitUsage, `--lock-timeout "-1s" is not a duration of 0 or more`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env, dataDir := localProcessEnvDir(t)
+			cwd := t.TempDir()
+			_, errOut, code, took := runBoundedIn(t, cwd, append(env, tc.env...), "s3cret", tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d with %q", code, errOut, tc.code, tc.stderr)
+			}
+			if strings.Contains(errOut, "hunter2") {
+				t.Fatalf("stderr shows the config file's content: %q", errOut)
+			}
+			if took > 5*time.Second {
+				t.Fatalf("took %v", took)
+			}
+			for _, dir := range []string{cwd, dataDir} {
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Fatalf("files were created in %s: %v", dir, entries)
+				}
+			}
+		})
+	}
+
+	t.Run("relative XDG_DATA_HOME is ignored", func(t *testing.T) {
+		env, _ := localProcessEnvDir(t)
+		home, cwd := t.TempDir(), t.TempDir()
+		env = append(env, "HOME="+home, "CLOUDCHAIN_DATA_DIR=", "XDG_DATA_HOME=rel")
+		if _, errOut, code, _ := runBoundedIn(t, cwd, env, "s3cret", "put", "db", "alice", "-"); code != 0 {
+			t.Fatalf("put: exit %d: %s", code, errOut)
+		}
+		if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
+			t.Fatalf("files were created in the working directory: %v", entries)
+		}
+		if _, err := os.Stat(filepath.Join(home, ".local/share/cloudchain/master.key")); err != nil {
+			t.Fatalf("the key is not in ~/.local/share/cloudchain: %v", err)
+		}
+	})
+
+	for name, damage := range map[string]func(key []byte) []byte{
+		"truncated key file": func(key []byte) []byte { return key[:len(key)-10] },
+		"empty key file":     func([]byte) []byte { return nil },
+		"not a key file":     func([]byte) []byte { return []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			env, dataDir := localProcessEnvDir(t)
+			if _, errOut, code, _ := runBoundedIn(t, "", env, "s3cret", "put", "db", "alice", "-"); code != 0 {
+				t.Fatalf("put: %d %s", code, errOut)
+			}
+			keyPath := filepath.Join(dataDir, "master.key")
+			key, err := os.ReadFile(keyPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(keyPath, damage(key), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"get", "db", "alice"}, {"put", "db", "alice", "-"}} {
+				_, errOut, code, _ := runBoundedIn(t, "", env, "new", args...)
+				if code != exitAuth || !strings.Contains(errOut, "not a valid cloudchain local key file") || !strings.Contains(errOut, "\nhint: restore the key file") {
+					t.Fatalf("%v: exit %d, stderr %q; want %d and the bad key file error", args, code, errOut, exitAuth)
+				}
+			}
+		})
+	}
+}
+
+// runBoundedIn is runBounded in the working directory dir ("" for the
+// test's own).
+func runBoundedIn(t *testing.T, dir string, env []string, stdin string, args ...string) (stdout, stderr string, code int, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), runAsMain+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	took = time.Since(start)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running cchain: %v", err)
+	}
+	return out.String(), errb.String(), code, took
 }
