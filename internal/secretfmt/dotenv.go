@@ -25,7 +25,11 @@ func EncodeDotenv(w io.Writer, vars []EnvVar) error {
 }
 
 func writeDotenvValue(buf *bytes.Buffer, v []byte) {
-	if bytes.IndexByte(v, '\'') < 0 && bytes.IndexByte(v, '\r') < 0 && !bytes.HasSuffix(v, []byte{'\\'}) {
+	// Single quotes hold a value as it is, except that godotenv and docker
+	// compose take a quote after a backslash for part of the value, and
+	// godotenv rewrites "---\n" anywhere in a file: so no quote, no line
+	// break and no final backslash.
+	if bytes.IndexAny(v, "'\n\r") < 0 && !bytes.HasSuffix(v, []byte{'\\'}) {
 		buf.WriteByte('\'')
 		buf.Write(v)
 		buf.WriteByte('\'')

@@ -115,10 +115,11 @@ var ErrEnvCollision = errors.New("two secrets map to one environment name")
 // BuildEnv builds an environment from the secrets of several services, given
 // in order, one slice per service (as the command line lists them). Each
 // secret's name is its mapping (opts.Map) or EnvName(user), with opts.Prefix
-// in front. A later service overrides an earlier one. Two secrets of the
-// same slice that map to one name are an error wrapping ErrEnvCollision
-// that names both as "service/user" (every collision is reported). The
-// result is sorted by name.
+// in front. A later service overrides an earlier one, whole variable by
+// whole variable. Secrets of the same slice that map to one name are an
+// error wrapping ErrEnvCollision that names them all as "service/user";
+// every collision and every unused mapping is reported, joined. The result
+// is sorted by name. Values are not checked here (see Environ).
 func BuildEnv(services [][]Secret, opts EnvOptions) ([]EnvVar, error) {
 	if opts.Prefix != "" && !ValidEnvName(opts.Prefix) {
 		return nil, fmt.Errorf("--prefix %s is not a valid environment name prefix ([A-Za-z_][A-Za-z0-9_]*)", strconv.Quote(opts.Prefix))

@@ -33,6 +33,7 @@ func TestDecodeMemoryBound(t *testing.T) {
 		{"yaml aliases", FormatYAML, "s", append([]byte("a: &x b\n"), rep("c: *x\n")...), 150},
 		{"k8s many documents", FormatK8s, "", rep("---\n"), 150},
 		{"dotenv many lines", FormatDotenv, "s", rep("A=\n"), 20},
+		{"dotenv many names", FormatDotenv, "s", manyDotenvNames(MaxSecrets), 80},
 		{"dotenv one long quote", FormatDotenv, "s", append([]byte("A='"), rep("x")...), 20},
 		{"shell many escapes", FormatShell, "s", append([]byte("A="), rep("\\x")...), 20},
 	}
@@ -119,4 +120,12 @@ func TestYAMLLimitSparesBlockScalars(t *testing.T) {
 			equalSecrets(t, roundTrip(t, f, secrets), secrets)
 		})
 	}
+}
+
+func manyDotenvNames(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "A%s=\n", strconv.FormatInt(int64(i), 36))
+	}
+	return b.Bytes()
 }
