@@ -288,3 +288,44 @@ func runBoundedIn(t *testing.T, dir string, env []string, stdin string, args ...
 	}
 	return out.String(), errb.String(), code, took
 }
+
+// TestReplacedMasterKeyRefusesWrites is issue 12.10: after the master key
+// file is replaced by another valid key, a put is refused (exit 6) instead
+// of writing a version that the old key cannot read, and once the right key
+// is back every version reads.
+func TestReplacedMasterKeyRefusesWrites(t *testing.T) {
+	env, dataDir := localProcessEnvDir(t)
+	otherEnv, otherDir := localProcessEnvDir(t)
+	for _, e := range [][]string{env, otherEnv} {
+		if _, errOut, code, _ := runBoundedIn(t, "", e, "v1", "put", "db", "alice", "-"); code != 0 {
+			t.Fatalf("put: exit %d: %s", code, errOut)
+		}
+	}
+	keyPath := filepath.Join(dataDir, "master.key")
+	original, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.ReadFile(filepath.Join(otherDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code, _ := runBoundedIn(t, "", env, "v2", "put", "db", "alice", "-")
+	t.Logf("put under a replaced key: %s", errOut)
+	if code != exitAuth {
+		t.Fatalf("put under a replaced key: exit %d, stderr %q; want %d", code, errOut, exitAuth)
+	}
+	if err := os.WriteFile(keyPath, original, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code, _ := runBoundedIn(t, "", env, "", "get", "db", "alice")
+	if code != 0 || out != "v1\n" {
+		t.Fatalf("get with the original key back: exit %d, %q, %s", code, out, errOut)
+	}
+	if _, errOut, code, _ := runBoundedIn(t, "", env, "v2", "put", "db", "alice", "-"); code != 0 {
+		t.Fatalf("put with the original key back: exit %d: %s", code, errOut)
+	}
+}
