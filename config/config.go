@@ -29,7 +29,7 @@
 //	history_depth = 10
 //	legacy_writes = false   ; write the Python tool's format
 //	author_lookup = true    ; record the AWS principal (sts:GetCallerIdentity)
-//	data_dir      = ~/.local/share/cloudchain  ; embedded store and key
+//	data_dir      = ~/.local/share/cloudchain  ; absolute, ~ or ~user
 //	lock_timeout  = 10s
 //
 //	[kms]
@@ -41,6 +41,21 @@
 //
 // Unknown sections and keys are errors, so a typo never silently falls back
 // to a default.
+//
+// The file must be a regular file of at most MaxConfigSize bytes: a FIFO,
+// a device or a directory is refused without being read. Errors name the
+// file and the line, never the line's content, since a config path that
+// names the wrong file (a password file, say) must not print it.
+//
+// # The data directory
+//
+// The embedded store and its master key live in --data-dir,
+// CLOUDCHAIN_DATA_DIR or data_dir (the first that is set), which must be
+// absolute after expanding a leading ~ or ~user; otherwise in
+// $XDG_DATA_HOME/cloudchain, or ~/.local/share/cloudchain. As the XDG Base
+// Directory specification says, a relative XDG_DATA_HOME is ignored. A
+// relative data directory is refused: it would put the master key wherever
+// cchain happens to run.
 package config
 
 import (

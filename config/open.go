@@ -206,7 +206,7 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 			// The SDK found no credentials anywhere and the instance
 			// metadata service did not provide any: its error says only
 			// how the probe failed, which is no help.
-			return nil, fmt.Errorf("%w: none in the environment or the shared config and credentials files, and no instance role (the EC2 metadata service gave none within %s)\n%s", ErrNoCredentials, IMDSBudget, credentialsHint)
+			return nil, fmt.Errorf("%w: none in the environment or the shared config and credentials files, and no instance role credentials (the EC2 metadata service, unless disabled, is given %s)\n%s", ErrNoCredentials, IMDSBudget, credentialsHint)
 		}
 		return nil, fmt.Errorf("%w: %v\n%s", ErrNoCredentials, oneLine(err), credentialsHint)
 	}
