@@ -54,6 +54,10 @@ type Item struct {
 	Service string
 	User    string
 	Records []*Record
+	// DamagedHistory counts earlier versions that the backend could not
+	// decode and left out of Records, so that one damaged old version never
+	// makes the current one unreadable. The next write drops them.
+	DamagedHistory int
 }
 
 // Version returns the current (highest) version of the item, or 0 for a nil

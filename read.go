@@ -187,6 +187,9 @@ func (s *Store) History(ctx context.Context, service, user string) ([]VersionInf
 	if it == nil {
 		return nil, notFound(service, user)
 	}
+	if it.DamagedHistory > 0 {
+		s.notice(NoticeDamagedHistory, service, user, "%s/%s: %d earlier versions are damaged and not shown; the next write drops them", service, user, it.DamagedHistory)
+	}
 	out := make([]VersionInfo, len(it.Records))
 	for i, r := range it.Records {
 		out[i] = infoOf(r)

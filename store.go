@@ -177,6 +177,9 @@ const (
 	// NoticeHistoryTrimmed: a write kept fewer earlier versions than the
 	// history depth asks for, because the backend's size limit was reached.
 	NoticeHistoryTrimmed
+	// NoticeDamagedHistory: earlier versions of a secret could not be
+	// decoded and were left out of its history.
+	NoticeDamagedHistory
 )
 
 // A Notice is something a user should know about an operation that
