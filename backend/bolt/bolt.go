@@ -10,13 +10,29 @@
 // command. Reads open the file read-only under a shared lock; writes open
 // it read-write under an exclusive lock. A process that cannot take the lock
 // within the lock timeout (WithTimeout, default 10s) gets an error wrapping
-// cloudchain.ErrLocked. Writes from one Backend value are also serialised
-// in-process, so goroutines do not poll the file lock against each other.
+// cloudchain.ErrLocked. The wait polls the lock and ends as soon as ctx is
+// done, with an error wrapping ctx.Err() (on Linux and the BSDs; elsewhere
+// bbolt waits by itself and only the timeout ends the wait). Writes from one
+// Backend value are also serialised in-process, so goroutines do not poll
+// the file lock against each other.
 //
 // Reading a file that does not exist yet is not an error: Load reports
 // cloudchain.ErrNotFound and listings are empty, and the file is not
 // created. The first write creates the file with mode 0600, and its
-// directory with mode 0700.
+// directory with mode 0700: it initialises the file under a temporary name
+// and hard-links it into place, so the file never exists half made.
+//
+// # Damaged files
+//
+// A file that is empty (0 bytes), shorter than its meta page says, not a
+// bbolt file, or whose pages are damaged gives an error wrapping
+// cloudchain.ErrCorrupt that names the file, from every method, and never a
+// panic and never ErrNotFound: bbolt panics or faults on bad pages, and the
+// backend recovers at its boundary (with runtime/debug.SetPanicOnFault for
+// reads through the memory map). An item whose bytes do not decode gives
+// ErrMalformed instead. bbolt's full consistency check (Tx.Check) is not
+// run: it reads every page, and it does so in a goroutine of its own where a
+// fault on a wild page id cannot be recovered.
 //
 // Callbacks given to Services and Items run after the file is closed, so
 // they may call back into the backend, including to write.
@@ -64,7 +80,6 @@ import (
 
 	"github.com/cloudchain/cloudchain"
 	bbolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 var _ cloudchain.Backend = (*Backend)(nil)
@@ -155,81 +170,6 @@ func (b *Backend) lockTimeout(ctx context.Context) time.Duration {
 
 func (b *Backend) lockedError(waited time.Duration) error {
 	return fmt.Errorf("%w: another cchain process holds %s (waited %v)", cloudchain.ErrLocked, b.path, waited)
-}
-
-// view runs fn in a read-only transaction. It reports found=false, without
-// calling fn, when the file does not exist or was never initialised.
-func (b *Backend) view(ctx context.Context, fn func(tx *bbolt.Tx) error) (found bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	if fi, err := os.Stat(b.path); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
-		return false, nil
-	}
-	timeout := b.lockTimeout(ctx)
-	db, err := bbolt.Open(b.path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout})
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		if errors.Is(err, berrors.ErrTimeout) {
-			return false, b.lockedError(timeout)
-		}
-		// A writer may have created the file but not yet initialised it
-		// when we took the shared lock.
-		if fi, serr := os.Stat(b.path); serr == nil && fi.Size() == 0 {
-			return false, nil
-		}
-		return false, fmt.Errorf("opening %s: %w", b.path, err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bbolt.Tx) error {
-		if err := checkLayout(tx); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
-	return true, err
-}
-
-// update runs fn in a read-write transaction, creating the file if needed.
-func (b *Backend) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	timeout := b.lockTimeout(ctx)
-	timer := time.NewTimer(timeout)
-	select {
-	case b.writeMu <- struct{}{}:
-		timer.Stop()
-	case <-timer.C:
-		return fmt.Errorf("%w: %s is busy with other writes in this process (waited %v)", cloudchain.ErrLocked, b.path, timeout)
-	case <-ctx.Done():
-		timer.Stop()
-		return ctx.Err()
-	}
-	defer func() { <-b.writeMu }()
-	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
-		return fmt.Errorf("creating directory for %s: %w", b.path, err)
-	}
-	timeout = b.lockTimeout(ctx)
-	db, err := bbolt.Open(b.path, 0o600, &bbolt.Options{Timeout: timeout})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return b.lockedError(timeout)
-		}
-		return fmt.Errorf("opening %s: %w", b.path, err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		if err := checkLayout(tx); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("closing %s: %w", b.path, cerr)
-	}
-	return err
 }
 
 // checkLayout refuses a file written with a layout this package does not

@@ -312,7 +312,55 @@ func TestLocked(t *testing.T) {
 	}
 }
 
-// A file created by a writer that has not initialised it yet reads as empty.
+// TestLockWaitEndsOnCancel: while another handle holds the file lock, a
+// cancelled ctx ends the wait at once (Ctrl-C must not wait out the lock
+// timeout), with an error wrapping context.Canceled.
+func TestLockWaitEndsOnCancel(t *testing.T) {
+	b := newBackend(t, bolt.WithTimeout(30*time.Second))
+	if _, err := b.Save(context.Background(), nil, item("s", "u", 1)); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := b.Load(context.Background(), "s", "u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(b.Path(), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tc := range []struct {
+		name string
+		op   func(ctx context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, err := b.Load(ctx, "s", "u"); return err }},
+		{"LoadBatch", func(ctx context.Context) error { _, err := b.LoadBatch(ctx, "s", []string{"u"}); return err }},
+		{"Save", func(ctx context.Context) error { _, err := b.Save(ctx, prev, item("s", "u", 2, 1)); return err }},
+		{"Remove", func(ctx context.Context) error { return b.Remove(ctx, prev) }},
+		{"Services", func(ctx context.Context) error { return b.Services(ctx, func(string) error { return nil }) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := time.AfterFunc(100*time.Millisecond, cancel)
+			defer stop.Stop()
+			start := time.Now()
+			err := tc.op(ctx)
+			took := time.Since(start)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if took > 5*time.Second {
+				t.Fatalf("returned after %v; the lock timeout is 30s, cancel came after 100ms", took)
+			}
+			t.Logf("returned %v after the call began", took.Round(time.Millisecond))
+		})
+	}
+}
+
+// TestEmptyFile: this package never leaves a file of 0 bytes (it creates the
+// file under another name and links it into place), so one is damage, for
+// reads and writes alike, and not an empty store.
 func TestEmptyFile(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t)
@@ -322,11 +370,34 @@ func TestEmptyFile(t *testing.T) {
 	if err := os.WriteFile(b.Path(), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Load(ctx, "s", "u"); !errors.Is(err, cloudchain.ErrNotFound) {
-		t.Fatalf("Load: %v", err)
+	if _, err := b.Load(ctx, "s", "u"); !errors.Is(err, cloudchain.ErrCorrupt) || errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("Load: %v, want ErrCorrupt", err)
 	}
+	if _, err := b.Save(ctx, nil, item("s", "u", 1)); !errors.Is(err, cloudchain.ErrCorrupt) {
+		t.Fatalf("Save: %v, want ErrCorrupt", err)
+	}
+	if fi, err := os.Stat(b.Path()); err != nil || fi.Size() != 0 {
+		t.Fatalf("Save changed the damaged file: %v", err)
+	}
+	if err := b.Services(ctx, func(string) error { return nil }); !errors.Is(err, cloudchain.ErrCorrupt) {
+		t.Fatalf("Services: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestCreateLeavesNoTempFile checks that the first write creates the file in
+// place, mode 0600, with nothing else left in the directory.
+func TestCreateLeavesNoTempFile(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t)
 	if _, err := b.Save(ctx, nil, item("s", "u", 1)); err != nil {
 		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(b.Path()))
+	if err != nil || len(entries) != 1 || entries[0].Name() != filepath.Base(b.Path()) {
+		t.Fatalf("directory holds %v, %v; want only the database", entries, err)
+	}
+	if fi, err := os.Stat(b.Path()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database file: %v, %v; want mode 0600", fi.Mode(), err)
 	}
 }
 
