@@ -96,7 +96,7 @@ func EncodeK8s(w io.Writer, secrets []Secret) error {
 				keyNode("apiVersion"), strNode("v1", 0),
 				keyNode("kind"), strNode("Secret", 0),
 				keyNode("metadata"), mapNode(
-					keyNode("name"), strNode(name, 0),
+					keyNode("name"), keyNode(name),
 					keyNode("annotations"), mapNode(keyNode(K8sServiceAnnotation), keyNode(s.Service)),
 				),
 				keyNode("type"), strNode("Opaque", 0),

@@ -18,10 +18,17 @@ func varsOf(secrets []Secret) []EnvVar {
 	return envVarsOf(secrets)
 }
 
+// TestShellRoundTripThroughSh sources the shell output in every POSIX
+// shell on the machine and prints each variable back.
 func TestShellRoundTripThroughSh(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh on PATH")
+	var shells []string
+	for _, name := range []string{"sh", "dash", "bash", "zsh", "ksh", "mksh"} {
+		if p, err := exec.LookPath(name); err == nil {
+			shells = append(shells, p)
+		}
+	}
+	if len(shells) == 0 {
+		t.Skip("no POSIX shell on PATH")
 	}
 	secrets := trickySecrets("svc")
 	var buf bytes.Buffer
@@ -29,36 +36,35 @@ func TestShellRoundTripThroughSh(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	file := filepath.Join(dir, "env.sh")
-	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "env.sh"), buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range secrets {
-		t.Run(s.User, func(t *testing.T) {
-			cmd := exec.Command(sh, "-c", `. ./env.sh; printf %s "$`+s.User+`"`)
+	for _, sh := range shells {
+		t.Run(filepath.Base(sh), func(t *testing.T) {
+			for _, s := range secrets {
+				cmd := exec.Command(sh, "-c", `. ./env.sh; printf %s "$`+s.User+`"`)
+				cmd.Dir = dir
+				cmd.Env = []string{"PATH=/usr/bin:/bin"}
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%s: %v", s.User, err)
+				}
+				if !bytes.Equal(out, s.Value) {
+					t.Errorf("%s: the shell read %q, want %q", s.User, out, s.Value)
+				}
+			}
+			cmd := exec.Command(sh, "-c", `. ./env.sh; exec env`)
 			cmd.Dir = dir
 			cmd.Env = []string{"PATH=/usr/bin:/bin"}
 			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("sh: %v", err)
+				t.Fatal(err)
 			}
-			if !bytes.Equal(out, s.Value) {
-				t.Errorf("sh read %q, want %q", out, s.Value)
+			if !bytes.Contains(out, []byte("single_quote=it's\n")) {
+				t.Errorf("variables are not exported:\n%s", out)
 			}
 		})
 	}
-	t.Run("exported", func(t *testing.T) {
-		cmd := exec.Command(sh, "-c", `. ./env.sh; exec env`)
-		cmd.Dir = dir
-		cmd.Env = []string{"PATH=/usr/bin:/bin"}
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("sh: %v", err)
-		}
-		if !bytes.Contains(out, []byte("single_quote=it's\n")) {
-			t.Errorf("variables are not exported:\n%s", out)
-		}
-	})
 }
 
 func TestNULIsRefused(t *testing.T) {
