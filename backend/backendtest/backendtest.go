@@ -45,6 +45,12 @@ type Options struct {
 	// so that the suite can test how damaged items are reported. The tests
 	// that need it are skipped when it is nil.
 	Damage func(t *testing.T, b cloudchain.Backend, service, user string, data []byte)
+	// TooLarge is a ciphertext size that the backend's documented limit
+	// refuses for a current record (ErrTooLarge, nothing written), and
+	// HistoryDrop a smaller one such that eight records of it do not fit in
+	// one item, so that Save must drop history. Zero skips the size tests,
+	// for a backend without a limit.
+	TooLarge, HistoryDrop int
 }
 
 // Run runs the whole suite with default options.
@@ -75,6 +81,12 @@ func RunWithOptions(t *testing.T, opts Options, newBackend func(t *testing.T) cl
 		t.Run("ManyItems", s.testMany)
 		t.Run("Discard", s.testDiscard)
 		t.Run("LoadBatch", s.testLoadBatch)
+		t.Run("Cancelled", s.testCancelled)
+		t.Run("SizeLimits", s.testSizeLimits)
+		t.Run("TruncatedItem", s.testTruncated)
+		t.Run("DeletionMarker", s.testDeletionMarker)
+		t.Run("VersionsMustDecrease", s.testVersionOrder)
+		t.Run("ServiceKeyItem", s.testServiceKeyItem)
 	})
 	t.Run("Store", s.runStore)
 }
@@ -353,6 +365,204 @@ func (s *suite) testLoadBatch(t *testing.T) {
 			t.Fatalf("LoadBatch with a damaged item: err = %v, want ErrMalformed", err)
 		}
 	})
+}
+
+// testCancelled: with a cancelled ctx every method fails with an error
+// wrapping context.Canceled, and no write lands.
+func (s *suite) testCancelled(t *testing.T) {
+	b := s.newBackend(t)
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	prev := mustLoad(t, b, "svc", "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ops := []struct {
+		name string
+		run  func() error
+	}{
+		{"Load", func() error { _, err := b.Load(ctx, "svc", "alice"); return err }},
+		{"SaveNew", func() error { _, err := b.Save(ctx, nil, item("svc", "bob", 1)); return err }},
+		{"SaveNext", func() error { _, err := b.Save(ctx, prev, item("svc", "alice", 2, 1)); return err }},
+		{"Remove", func() error { return b.Remove(ctx, prev) }},
+		{"Services", func() error { return b.Services(ctx, func(string) error { return nil }) }},
+		{"Items", func() error { return b.Items(ctx, "svc", true, func(*cloudchain.Item) error { return nil }) }},
+	}
+	if bl, ok := b.(cloudchain.BatchLoader); ok {
+		ops = append(ops, struct {
+			name string
+			run  func() error
+		}{"LoadBatch", func() error { _, err := bl.LoadBatch(ctx, "svc", []string{"alice"}); return err }})
+	}
+	if d, ok := b.(cloudchain.Discarder); ok {
+		ops = append(ops, struct {
+			name string
+			run  func() error
+		}{"Discard", func() error { return d.Discard(ctx, "svc", "alice") }})
+	}
+	for _, op := range ops {
+		if err := op.run(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled ctx: err = %v, want context.Canceled", op.name, err)
+		}
+	}
+	sameRecords(t, mustLoad(t, b, "svc", "alice"), prev)
+	if _, err := b.Load(ctxFor(t), "svc", "bob"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Errorf("a cancelled Save wrote bob: Load err = %v", err)
+	}
+}
+
+// bigRec returns a record whose ciphertext has size bytes.
+func bigRec(version int64, size int) *cloudchain.Record {
+	r := rec(version, "big")
+	r.Ciphertext = bytes.Repeat([]byte{byte(version)}, size)
+	return r
+}
+
+func encodings(t *testing.T, it *cloudchain.Item) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, r := range it.Records {
+		e, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *suite) testSizeLimits(t *testing.T) {
+	if s.opts.TooLarge == 0 {
+		t.Skip("Options.TooLarge is not set: the backend has no size limit")
+	}
+	b := s.newBackend(t)
+	ctx := ctxFor(t)
+	t.Run("CurrentTooLarge", func(t *testing.T) {
+		next := &cloudchain.Item{Service: "svc", User: "huge", Records: []*cloudchain.Record{bigRec(1, s.opts.TooLarge)}}
+		if _, err := b.Save(ctx, nil, next); !errors.Is(err, cloudchain.ErrTooLarge) {
+			t.Fatalf("Save of a %d-byte record: err = %v, want ErrTooLarge", s.opts.TooLarge, err)
+		}
+		if _, err := b.Load(ctx, "svc", "huge"); !errors.Is(err, cloudchain.ErrNotFound) {
+			t.Fatalf("a refused Save wrote something: Load err = %v", err)
+		}
+		mustSave(t, b, nil, item("svc", "small", 1))
+		prev := mustLoad(t, b, "svc", "small")
+		next = &cloudchain.Item{Service: "svc", User: "small", Records: []*cloudchain.Record{bigRec(2, s.opts.TooLarge), prev.Records[0]}}
+		if _, err := b.Save(ctx, prev, next); !errors.Is(err, cloudchain.ErrTooLarge) {
+			t.Fatalf("Save of a %d-byte record over an item: err = %v, want ErrTooLarge", s.opts.TooLarge, err)
+		}
+		sameRecords(t, mustLoad(t, b, "svc", "small"), prev)
+	})
+	t.Run("HistoryDropped", func(t *testing.T) {
+		next := &cloudchain.Item{Service: "svc", User: "long"}
+		for v := int64(8); v >= 1; v-- {
+			next.Records = append(next.Records, bigRec(v, s.opts.HistoryDrop))
+		}
+		before := encodings(t, next)
+		dropped, err := b.Save(ctx, nil, next)
+		if err != nil {
+			t.Fatalf("Save: %v", err)
+		}
+		if !slices.EqualFunc(before, encodings(t, next), bytes.Equal) {
+			t.Fatalf("Save modified next")
+		}
+		got := mustLoad(t, b, "svc", "long")
+		if dropped <= 0 || dropped != len(next.Records)-len(got.Records) {
+			t.Fatalf("Save reported %d dropped; it kept %d of %d records", dropped, len(got.Records), len(next.Records))
+		}
+		kept := &cloudchain.Item{Service: "svc", User: "long", Records: next.Records[:len(got.Records)]}
+		sameRecords(t, got, kept) // the newest records are the ones kept
+	})
+}
+
+// testTruncated: an item whose stored record is cut short is ErrMalformed,
+// from Load and from Items, and never ErrNotFound.
+func (s *suite) testTruncated(t *testing.T) {
+	b := s.newBackend(t)
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	enc, err := rec(1, "1").MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{len(enc) - 1, len(enc) / 2, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s.damage(t, b, "svc", "bob", enc[:n])
+			if _, err := b.Load(ctxFor(t), "svc", "bob"); !errors.Is(err, cloudchain.ErrMalformed) {
+				t.Fatalf("Load of a record cut to %d of %d bytes: err = %v, want ErrMalformed", n, len(enc), err)
+			}
+			err := b.Items(ctxFor(t), "svc", false, func(*cloudchain.Item) error { return nil })
+			if !errors.Is(err, cloudchain.ErrMalformed) {
+				t.Fatalf("Items over a truncated record: err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// testDeletionMarker: a deletion marker with its metadata round-trips as
+// the current record, in Load and in both kinds of listing.
+func (s *suite) testDeletionMarker(t *testing.T) {
+	b := s.newBackend(t)
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	prev := mustLoad(t, b, "svc", "alice")
+	marker := &cloudchain.Record{Format: cloudchain.FormatV1, Version: 2, Created: epoch.Add(time.Hour), Author: "deleter", Comment: "gone", Deleted: true}
+	next := &cloudchain.Item{Service: "svc", User: "alice", Records: []*cloudchain.Record{marker, prev.Records[0]}}
+	mustSave(t, b, prev, next)
+	got := mustLoad(t, b, "svc", "alice")
+	sameRecords(t, got, next)
+	if !got.Current().Deleted || got.Current().Author != "deleter" {
+		t.Fatalf("current record %+v, want the deletion marker", got.Current())
+	}
+	for _, history := range []bool{false, true} {
+		_, items := collectUsers(t, b, "svc", history)
+		if len(items) != 1 || !items[0].Current().Deleted {
+			t.Fatalf("Items(history=%v) = %+v, want the deleted item", history, items)
+		}
+	}
+	// Deleting again writes a new marker over the old one.
+	again := &cloudchain.Item{Service: "svc", User: "alice", Records: []*cloudchain.Record{
+		{Format: cloudchain.FormatV1, Version: 3, Created: epoch.Add(time.Hour), Deleted: true}, marker, prev.Records[0]}}
+	mustSave(t, b, got, again)
+	sameRecords(t, mustLoad(t, b, "svc", "alice"), again)
+}
+
+// testVersionOrder: Save refuses records whose versions do not strictly
+// decrease, and writes nothing.
+func (s *suite) testVersionOrder(t *testing.T) {
+	b := s.newBackend(t)
+	for _, versions := range [][]int64{{1, 2}, {2, 2}, {3, 1, 2}} {
+		t.Run(fmt.Sprint(versions), func(t *testing.T) {
+			next := item("svc", "alice", versions...)
+			if _, err := b.Save(ctxFor(t), nil, next); err == nil {
+				t.Fatalf("Save of versions %v succeeded", versions)
+			}
+			if _, err := b.Load(ctxFor(t), "svc", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+				t.Fatalf("a refused Save wrote something: Load err = %v", err)
+			}
+		})
+	}
+}
+
+// testServiceKeyItem: the item of cloudchain.ServiceKeyUser is stored and
+// listed like any other, first in its service (its name sorts before every
+// valid user name).
+func (s *suite) testServiceKeyItem(t *testing.T) {
+	b := s.newBackend(t)
+	mustSave(t, b, nil, item("svc", "bob", 1))
+	keys := item("svc", cloudchain.ServiceKeyUser, 2, 1)
+	mustSave(t, b, nil, keys)
+	mustSave(t, b, nil, item("svc", "!first", 1))
+	sameRecords(t, mustLoad(t, b, "svc", cloudchain.ServiceKeyUser), keys)
+	for _, history := range []bool{false, true} {
+		users, _ := collectUsers(t, b, "svc", history)
+		if want := []string{cloudchain.ServiceKeyUser, "!first", "bob"}; !slices.Equal(users, want) {
+			t.Fatalf("Items(history=%v) users = %q, want %q", history, users, want)
+		}
+	}
+	mustSave(t, b, nil, item("keys-only", cloudchain.ServiceKeyUser, 1))
+	if got := collectServices(t, b); !slices.Equal(got, []string{"keys-only", "svc"}) {
+		t.Fatalf("Services = %q", got)
+	}
+	if err := b.Remove(ctxFor(t), mustLoad(t, b, "svc", cloudchain.ServiceKeyUser)); err != nil {
+		t.Fatalf("Remove of the key ring item: %v", err)
+	}
 }
 
 func collectServices(t *testing.T, b cloudchain.Backend) []string {

@@ -33,7 +33,7 @@ func newBackend(t testing.TB, opts ...bolt.Option) *bolt.Backend {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage}, func(t *testing.T) cloudchain.Backend { return newBackend(t) })
+	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage, TooLarge: bolt.MaxRecordSize, HistoryDrop: 12 << 20}, func(t *testing.T) cloudchain.Backend { return newBackend(t) })
 }
 
 // damage stores an item whose only record is encoded as data, writing the

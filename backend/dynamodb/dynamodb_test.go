@@ -46,7 +46,7 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 func TestConformance(t *testing.T) {
-	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage}, func(t *testing.T) cloudchain.Backend {
+	backendtest.RunWithOptions(t, backendtest.Options{Damage: damage, TooLarge: 410_000, HistoryDrop: 100_000}, func(t *testing.T) cloudchain.Backend {
 		// A small page size makes the large listing need many pages.
 		return newEnv(t, dynamodb.WithPageSize(100)).backend
 	})

@@ -16,6 +16,14 @@ import (
 // records of next until the item fits. It returns how many records of next
 // the attributes hold, and does not modify next.
 func (b *Backend) encodeItem(next *cloudchain.Item) (av map[string]types.AttributeValue, kept int, err error) {
+	for i, r := range next.Records {
+		if r == nil || r.Version < 1 {
+			return nil, 0, fmt.Errorf("saving %s/%s: record %d is nil or has a version below 1", next.Service, next.User, i)
+		}
+		if i > 0 && r.Version >= next.Records[i-1].Version {
+			return nil, 0, fmt.Errorf("saving %s/%s: record versions do not strictly decrease (%d after %d)", next.Service, next.User, r.Version, next.Records[i-1].Version)
+		}
+	}
 	cur := next.Records[0]
 	rec, err := cur.MarshalBinary()
 	if err != nil {
