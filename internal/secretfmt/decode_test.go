@@ -324,3 +324,13 @@ func TestFormats(t *testing.T) {
 		t.Errorf("ParseFormat(toml): err = %v", err)
 	}
 }
+
+func TestFindEnvRefs(t *testing.T) {
+	refs, err := FindEnvRefs([]string{"PATH=/bin", "DB=cchain://db/pw", "NOEQ", "OLD=cchain://db/pw?version=2", "BAD=cchain://db", "BAD2=cchain://db/pw?version=SECRET"})
+	if len(refs) != 2 || refs[0] != (EnvRef{"DB", Ref{"db", "pw", 0}}) || refs[1] != (EnvRef{"OLD", Ref{"db", "pw", 2}}) {
+		t.Errorf("refs = %+v", refs)
+	}
+	if err == nil || !strings.Contains(err.Error(), `variable "BAD"`) || !strings.Contains(err.Error(), `variable "BAD2"`) || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("err = %v", err)
+	}
+}

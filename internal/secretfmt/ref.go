@@ -1,6 +1,7 @@
 package secretfmt
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -75,4 +76,35 @@ func ParseRef(s string) (Ref, bool, error) {
 		}
 	}
 	return r, true, nil
+}
+
+// EnvRef is a variable of an environment whose value is a reference.
+type EnvRef struct {
+	Name string
+	Ref  Ref
+}
+
+// FindEnvRefs returns, in order, the variables of environ ("NAME=VALUE"
+// strings, as os.Environ gives them) whose value is a cchain:// reference.
+// Every malformed reference is reported, each error naming its variable;
+// the errors are joined. Entries without "=" are skipped.
+func FindEnvRefs(environ []string) ([]EnvRef, error) {
+	var out []EnvRef
+	var errs []error
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		r, isRef, err := ParseRef(value)
+		if !isRef {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("variable %s: %w", strconv.Quote(name), err))
+			continue
+		}
+		out = append(out, EnvRef{Name: name, Ref: r})
+	}
+	return out, errors.Join(errs...)
 }
