@@ -154,7 +154,7 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 				if rec.Deleted {
 					continue
 				}
-				info := infoOf(rec)
+				info := keys.info(rec)
 				info.Auth = authOf(rec)
 				secrets[i] = &Secret{Service: service, User: it.User, Value: pt, VersionInfo: info}
 			}

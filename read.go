@@ -101,7 +101,7 @@ func (s *Store) get(ctx context.Context, service, user string, version int64) (*
 		}
 		return nil, fmt.Errorf("%w: %s/%s was deleted in version %d (see `cchain history`, restore with `cchain undelete`)", ErrDeleted, service, user, rec.Version)
 	}
-	info := infoOf(rec)
+	info := keys.info(rec)
 	info.Auth = authOf(rec)
 	return &Secret{Service: service, User: user, Value: value, VersionInfo: info}, nil
 }
@@ -192,7 +192,7 @@ func (s *Store) History(ctx context.Context, service, user string) ([]VersionInf
 	}
 	out := make([]VersionInfo, len(it.Records))
 	for i, r := range it.Records {
-		out[i] = infoOf(r)
+		out[i] = keys.info(r)
 		auth, err := s.verifyRecord(ctx, keys, service, user, r)
 		if err != nil {
 			return nil, fmt.Errorf("verifying %s/%s version %d: %w", service, user, r.Version, err)

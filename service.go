@@ -61,14 +61,24 @@ func (s *Store) List(ctx context.Context, service string) ([]Entry, error) {
 	}
 	defer keys.close()
 	out := make([]Entry, 0, len(items))
+	var unverifiable error
 	for _, it := range items {
 		rec := it.Current()
-		e := Entry{Service: service, User: it.User, VersionInfo: infoOf(rec)}
+		e := Entry{Service: service, User: it.User, VersionInfo: keys.info(rec)}
 		e.Auth = AuthUnverified
 		switch {
-		case rec.Format == FormatV2:
-			if e.Auth, err = s.verifyRecord(ctx, keys, service, it.User, rec); err != nil {
-				return nil, fmt.Errorf("verifying %s/%s: %w", service, it.User, err)
+		case rec.Format == FormatV2 && unverifiable == nil:
+			auth, err := s.verifyRecord(ctx, keys, service, it.User, rec)
+			switch {
+			case err == nil:
+				e.Auth = auth
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			default:
+				// The listing is still useful without the key (a reader
+				// without kms:Decrypt, a lost master key): say so once.
+				unverifiable = err
+				s.notice(NoticeUnverified, service, "", "the listing of %s is not authenticated: %s", service, oneLine(err))
 			}
 		case rec.Format == FormatLegacy && keys.sealed():
 			e.Auth = AuthFailed
@@ -200,7 +210,7 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
+	n, err := s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
 		err := s.Purge(ctx, service, user)
 		switch {
 		case err == nil:
@@ -210,6 +220,19 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 		}
 		return false, err
 	})
+	if err != nil {
+		return n, err
+	}
+	// A key ring too damaged to read would block every later write into the
+	// service; every record sealed under it is unreadable and now purged.
+	if _, lerr := s.backend.Load(ctx, service, ServiceKeyUser); errors.Is(lerr, ErrMalformed) {
+		if d, ok := s.backend.(Discarder); ok {
+			if derr := d.Discard(ctx, service, ServiceKeyUser); derr != nil {
+				return n, fmt.Errorf("removing the damaged key ring of %s: %w", service, derr)
+			}
+		}
+	}
+	return n, nil
 }
 
 // RotateServiceKey makes a new version of the service key of service; new
@@ -224,5 +247,14 @@ func (s *Store) RotateServiceKey(ctx context.Context, service string) (int64, er
 		return 0, err
 	}
 	defer keys.close()
+	if !keys.exists() {
+		users, err := s.usersWhere(ctx, service, func(*Record) bool { return true })
+		if err != nil {
+			return 0, err
+		}
+		if len(users) == 0 {
+			return 0, fmt.Errorf("%w: service %s has no secrets", ErrNotFound, service)
+		}
+	}
 	return keys.rotate(ctx, s.lookupAuthor(ctx))
 }

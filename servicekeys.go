@@ -57,6 +57,22 @@ func (k *serviceKeys) setItem(item *Item) error {
 	return nil
 }
 
+// info describes rec, naming for a FormatV2 record the key-provider key that
+// wraps its service key version.
+func (k *serviceKeys) info(rec *Record) VersionInfo {
+	info := infoOf(rec)
+	if rec.Format == FormatV2 {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.ring != nil {
+			if e := k.ring.entry(rec.KeyVersion); e != nil {
+				info.KeyID = e.KeyID
+			}
+		}
+	}
+	return info
+}
+
 // close clears every unwrapped key.
 func (k *serviceKeys) close() {
 	k.mu.Lock()

@@ -180,6 +180,9 @@ const (
 	// NoticeDamagedHistory: earlier versions of a secret could not be
 	// decoded and were left out of its history.
 	NoticeDamagedHistory
+	// NoticeUnverified: a listing could not be authenticated (the key was
+	// not available) and is shown unverified.
+	NoticeUnverified
 )
 
 // A Notice is something a user should know about an operation that

@@ -22,8 +22,12 @@ func (a *app) newHistoryCommand() *cobra.Command {
 		Use:   "history SERVICE USER",
 		Short: "List the kept versions of a secret, newest first (never the values)",
 		Long: `List the kept versions of a secret, newest first, with who made each and when.
-Text stored with a version (author, comment, key) is shown quoted with Go
-escapes when it holds control or invisible characters.`,
+Every version is authenticated first: AUTH says "verified" (the record and its
+metadata are exactly what its writer wrote), "unverified" (a legacy record or an
+older deletion marker, which carry nothing to check: what the table says) or
+"failed" (altered or moved: do not trust that row). Text stored with a version
+(author, comment, key) is shown quoted with Go escapes when it holds control or
+invisible characters.`,
 		Example: `  cchain history db alice
   cchain history db alice --json`,
 		Args: exactArgs(2),
@@ -49,14 +53,14 @@ func runHistory(ctx context.Context, st *cloudchain.Store, w io.Writer, o histor
 	if o.asJSON {
 		return printJSON(w, map[string]any{"service": o.service, "user": o.user, "versions": hist})
 	}
-	t := newTable(w, "VERSION", "CREATED", "AUTHOR", "FORMAT", "KEY", "SIZE", "COMMENT")
+	t := newTable(w, "VERSION", "CREATED", "AUTHOR", "FORMAT", "KEY", "SIZE", "AUTH", "COMMENT")
 	for _, h := range hist {
 		size := humanSize(h.Size)
 		if h.Deleted {
 			size = "deleted"
 		}
 		t.row(strconv.FormatInt(h.Version, 10), humanTime(h.Created), orDash(h.Author),
-			string(h.Format), orDash(h.KeyID), size, orDash(h.Comment))
+			string(h.Format), orDash(h.KeyID), size, orDash(string(h.Auth)), orDash(h.Comment))
 	}
 	return t.flush()
 }

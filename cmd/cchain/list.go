@@ -75,13 +75,13 @@ func runList(ctx context.Context, st *cloudchain.Store, w io.Writer, o listOptio
 	if o.asJSON {
 		return printJSON(w, map[string]any{"service": o.service, "secrets": entries})
 	}
-	t := newTable(w, "USER", "VERSION", "UPDATED", "AUTHOR", "STATE")
+	t := newTable(w, "USER", "VERSION", "UPDATED", "AUTHOR", "STATE", "AUTH")
 	for _, e := range entries {
 		state := "ok"
 		if e.Deleted {
 			state = "deleted"
 		}
-		t.row(e.User, strconv.FormatInt(e.Version, 10), humanTime(e.Created), orDash(e.Author), state)
+		t.row(e.User, strconv.FormatInt(e.Version, 10), humanTime(e.Created), orDash(e.Author), state, orDash(string(e.Auth)))
 	}
 	return t.flush()
 }

@@ -125,7 +125,7 @@ func (a *app) newRootCommand() *cobra.Command {
 	root.AddCommand(
 		a.newPutCommand(), a.newGetCommand(), a.newHistoryCommand(), a.newRollbackCommand(),
 		a.newDeleteCommand(), a.newUndeleteCommand(), a.newListCommand(), a.newStatusCommand(),
-		a.newSetupCommand(), a.newVersionCommand(),
+		a.newSetupCommand(), a.newVersionCommand(), a.newUpgradeCommand(), a.newRotateCommand(),
 	)
 	root.SetHelpCommand(newHelpCommand())
 	root.InitDefaultHelpCmd()
