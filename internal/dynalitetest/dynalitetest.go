@@ -14,7 +14,12 @@
 //
 // If dynalite is not installed, tests that need it are skipped, except when
 // the CI environment variable is set: CI must never skip them silently, so
-// they fail.
+// they fail. A skip is loud: Main prints one banner before and after the
+// tests saying that the DynamoDB tests were skipped and how many, and the
+// first skip carries the full reason while the others say only "see above".
+// (go test shows a passing package's output only with -v; scripts/test
+// installs dynalite, so it never skips.) DynaliteEnv names a dynalite
+// executable to use instead of the one under node_modules.
 //
 // # Independence
 //
@@ -58,6 +63,10 @@ import (
 // already running DynamoDB-compatible server instead of starting dynalite.
 const EndpointEnv = "CLOUDCHAIN_DYNAMODB_ENDPOINT"
 
+// DynaliteEnv names the environment variable that points at the dynalite
+// executable to run, instead of <repo root>/node_modules/.bin/dynalite.
+const DynaliteEnv = "CLOUDCHAIN_DYNALITE"
+
 // Region is the region of the clients built by NewClient.
 const Region = "us-east-1"
 
@@ -69,6 +78,7 @@ var server struct {
 	endpoint string
 	err      error
 	missing  bool // dynalite is not installed
+	skipped  int  // tests skipped because it is missing
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logs     *lockedBuffer
@@ -79,7 +89,18 @@ var server struct {
 //
 //	func TestMain(m *testing.M) { dynalitetest.Main(m) }
 func Main(m *testing.M) {
+	_, err := Binary()
+	missing := err != nil && os.Getenv(EndpointEnv) == "" && os.Getenv("CI") == ""
+	if missing {
+		fmt.Fprintf(os.Stderr, "*** dynalitetest: %v: the tests of this package that need DynamoDB will be SKIPPED\n*** hint: run `npm ci` at the repo root (or set %s); with CI set they fail instead\n", err, EndpointEnv)
+	}
 	code := m.Run()
+	server.mu.Lock()
+	skipped := server.skipped
+	server.mu.Unlock()
+	if skipped > 0 {
+		fmt.Fprintf(os.Stderr, "*** dynalitetest: SKIPPED %d tests that need DynamoDB: dynalite is not installed (run `npm ci` at the repo root)\n", skipped)
+	}
 	Stop()
 	os.Exit(code)
 }
@@ -117,16 +138,27 @@ func Start(tb testing.TB) string {
 	}
 	if server.err != nil {
 		if server.missing && os.Getenv("CI") == "" {
-			tb.Skipf("dynalitetest: %v\nhint: run `npm ci` at the repo root to install it (or set %s)", server.err, EndpointEnv)
+			server.skipped++
+			if server.skipped == 1 {
+				tb.Skipf("dynalitetest: %v: SKIPPING every test that needs DynamoDB\nhint: run `npm ci` at the repo root to install it (or set %s)", server.err, EndpointEnv)
+			}
+			tb.Skip("dynalitetest: dynalite is not installed (see the first skip)")
 		}
 		tb.Fatalf("dynalitetest: %v", server.err)
 	}
 	return server.endpoint
 }
 
-// Binary returns the path of the dynalite executable under the repo root's
-// node_modules, or an error if it is not installed there.
+// Binary returns the path of the dynalite executable ($CLOUDCHAIN_DYNALITE,
+// or the one under the repo root's node_modules), or an error if it is not
+// installed there.
 func Binary() (string, error) {
+	if bin := os.Getenv(DynaliteEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return bin, fmt.Errorf("dynalite is not installed: %w", err)
+		}
+		return bin, nil
+	}
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
