@@ -23,7 +23,9 @@ func TestConformanceFullStack(t *testing.T) {
 	client := k.NewClient()
 	var n atomic.Int64
 	backendtest.RunWithOptions(t, backendtest.Options{
-		Many: 300,
+		Many:        300,
+		TooLarge:    410_000,
+		HistoryDrop: 100_000,
 		NewKeys: func(t *testing.T, name string) cloudchain.KeyProvider {
 			alias := fmt.Sprintf("alias/%s-%d", name, n.Add(1))
 			k.CreateKey(alias)
