@@ -99,6 +99,9 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			return rec.Version, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
+			if s.landedAnyway(ctx, service, user, rec, err) {
+				return rec.Version, nil
+			}
 			return 0, wrapRow("writing", service, user, err)
 		}
 		if !cfg.checkVersion {
@@ -128,6 +131,24 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		}
 		cur = latest
 	}
+}
+
+// landedAnyway resolves a write that failed for an unknown reason (a
+// connection reset, a timeout after the request was sent): the write may
+// have landed, and a user's retry would then make a duplicate version. It
+// re-reads once and reports whether rec is stored. Failures that are known
+// not to have written anything are not re-read.
+func (s *Store) landedAnyway(ctx context.Context, service, user string, rec *Record, err error) bool {
+	for _, known := range []error{ErrAccessDenied, ErrThrottled, ErrTooLarge, ErrNotSetUp, ErrInvalidID, ErrMalformed, ErrCorrupt, ErrLocked, ErrUnsupported} {
+		if errors.Is(err, known) {
+			return false
+		}
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	latest, lerr := s.load(ctx, service, user)
+	return lerr == nil && latest.hasRecord(rec)
 }
 
 // nextItem is cur with rec as its new current record and at most

@@ -12,6 +12,11 @@ import (
 	"github.com/cloudchain/cloudchain/keys/local"
 )
 
+// ErrKeyPermissions means the embedded store's master key file, or its
+// directory, can be read or written by other users; it is local.ErrKeyPermissions,
+// named here so that programs that use config need not import keys/local.
+var ErrKeyPermissions = local.ErrKeyPermissions
+
 // localKeys opens the embedded default's master key on first use: reading
 // commands never create it, a write creates it on a fresh machine, and a
 // missing key next to an existing store is refused instead of being silently

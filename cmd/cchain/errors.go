@@ -12,7 +12,6 @@ import (
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/config"
-	"github.com/cloudchain/cloudchain/keys/local"
 )
 
 // Exit codes. They are part of the interface: scripts test them.
@@ -105,7 +104,7 @@ func classify(err error) (int, string) {
 		return exitAuth, "the stored record was modified or moved; `cchain history` shows versions you can roll back to"
 	case errors.Is(err, cloudchain.ErrMalformed):
 		return exitAuth, "the stored data is damaged or was altered; restore it from a backup (point-in-time recovery), or remove it with `cchain delete SERVICE USER --purge`"
-	case errors.Is(err, local.ErrKeyPermissions):
+	case errors.Is(err, config.ErrKeyPermissions):
 		return exitAuth, ""
 	case errors.Is(err, cloudchain.ErrAccessDenied):
 		return exitAccess, "see the IAM policies in the README"

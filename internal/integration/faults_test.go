@@ -118,3 +118,37 @@ func TestKMSThrottlingDuringPut(t *testing.T) {
 	}
 	s.expect(t, "put with 2 throttled data keys", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 2}, map[string]int{"GenerateDataKey": 3})
 }
+
+// TestWriteLandedBehindAnError: the write lands, and every response the SDK
+// gets (its first attempt and all its retries) is an error. The Store
+// re-reads once, finds its own record, and reports success, so that a user's
+// retry never makes a duplicate version.
+func TestWriteLandedBehindAnError(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	if _, err := s.store.Put(ctx, "db", "bob", []byte("makes the key ring")); err != nil {
+		t.Fatal(err)
+	}
+	s.ddb.Reset()
+	s.ddb.LoseResponse("PutItem", 3) // the retryer makes 3 attempts
+	v, err := s.store.Put(ctx, "db", "alice", []byte("hunter2"))
+	if err != nil || v != 1 {
+		t.Fatalf("Put whose every response was lost = %d, %v; want 1, nil", v, err)
+	}
+	if n := s.ddb.Count("PutItem"); n != 3 {
+		t.Fatalf("%d PutItem requests, want 3", n)
+	}
+	hist, err := s.store.History(ctx, "db", "alice")
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history: %+v, %v; want exactly one version", hist, err)
+	}
+
+	// A write that did not land is still an error.
+	s.ddb.Fail("PutItem", 3, "InternalServerError", 500)
+	if _, err := s.store.Put(ctx, "db", "alice", []byte("second")); err == nil {
+		t.Fatal("a put that never reached the server succeeded")
+	}
+	if sec, err := s.store.Get(ctx, "db", "alice"); err != nil || string(sec.Value) != "hunter2" || sec.Version != 1 {
+		t.Fatalf("after a failed put: %+v, %v", sec, err)
+	}
+}
