@@ -300,6 +300,7 @@ func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
 		}
 		if res.Created {
 			report = append(report, fmt.Sprintf("created table %s (on-demand billing)", c.Table))
+			report = append(report, c.noLegacyReads())
 		} else {
 			report = append(report, fmt.Sprintf("table %s exists with the right key schema", c.Table))
 		}
