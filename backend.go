@@ -58,6 +58,11 @@ type Item struct {
 	// decode and left out of Records, so that one damaged old version never
 	// makes the current one unreadable. The next write drops them.
 	DamagedHistory int
+	// Malformed is set only by Items, for an item that could not be decoded
+	// (an error wrapping ErrMalformed); Records is then empty. Items hands
+	// such items on instead of stopping, so that one damaged secret is named
+	// rather than hiding its whole service.
+	Malformed error
 }
 
 // Version returns the current (highest) version of the item, or 0 for a nil
@@ -103,9 +108,10 @@ func (it *Item) Find(version int64) *Record {
 // like any other item and return it from Load, LoadBatch and Items.
 type Backend interface {
 	// Load returns the item for (service, user), or an error wrapping
-	// ErrNotFound if there is none. An item that cannot be decoded gives an
-	// error wrapping ErrMalformed; a store that cannot be read at all (a
-	// damaged file), ErrCorrupt.
+	// ErrNotFound if there is none. An item whose current record cannot be
+	// decoded gives an error wrapping ErrMalformed; a store that cannot be
+	// read at all (a damaged file), ErrCorrupt. An earlier version that
+	// cannot be decoded is left out and counted in DamagedHistory.
 	Load(ctx context.Context, service, user string) (*Item, error)
 
 	// Save replaces prev with next in one atomic, conditional write. prev
@@ -128,14 +134,15 @@ type Backend interface {
 	// otherwise).
 	Remove(ctx context.Context, prev *Item) error
 
-	// Services calls fn once for each service that has at least one item,
-	// in ascending byte order. An error from fn stops the walk and is
-	// returned as it is.
+	// Services calls fn once for each service that has at least one item
+	// other than its key ring (ServiceKeyUser), in ascending byte order. An
+	// error from fn stops the walk and is returned as it is.
 	Services(ctx context.Context, fn func(service string) error) error
 
 	// Items calls fn for each item of service, in ascending byte order of
 	// user. With history false, items may carry only their current record.
-	// An error from fn stops the walk and is returned as it is.
+	// An item that cannot be decoded is passed with Malformed set. An error
+	// from fn stops the walk and is returned as it is.
 	Items(ctx context.Context, service string, history bool, fn func(*Item) error) error
 }
 

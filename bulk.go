@@ -142,6 +142,10 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 		g.Go(func() error {
 			for i := start; i < end; i++ {
 				it := items[i]
+				if it.Malformed != nil {
+					failures[i] = &SecretError{Service: service, User: it.User, Err: it.Malformed}
+					continue
+				}
 				rec := it.Current()
 				pt, err := s.openRecord(ctx, keys, service, it.User, rec)
 				if err != nil {
@@ -260,6 +264,10 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 	results := make([]WriteResult, len(values))
 	for i, v := range values {
 		cur := byUser[v.User]
+		if cur != nil && cur.Malformed != nil {
+			failures = append(failures, &SecretError{Service: service, User: v.User, Err: fmt.Errorf("the stored item is damaged; purge it (cchain delete --purge) or restore it first: %w", cur.Malformed)})
+			continue
+		}
 		results[i] = WriteResult{Service: service, User: v.User, Version: cur.Version() + 1, Status: Created}
 		if cur == nil || cur.Current().Deleted {
 			continue

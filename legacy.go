@@ -85,17 +85,24 @@ func (s *Store) Upgrade(ctx context.Context, service string) (*UpgradeReport, er
 	}
 	rep := &UpgradeReport{Service: service}
 	var users []string
+	var damaged []string
 	err := s.backend.Items(ctx, service, false, func(it *Item) error {
-		if it.User == ServiceKeyUser {
-			return nil
-		}
-		if rec := it.Current(); rec != nil && rec.Format != FormatV2 {
+		switch {
+		case it.User == ServiceKeyUser:
+		case it.Malformed != nil:
+			damaged = append(damaged, it.User)
+		case it.Current() != nil && it.Current().Format != FormatV2:
 			users = append(users, it.User)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", service, err)
+	}
+	if len(damaged) > 0 {
+		// A damaged item may be a legacy record: sealing now could make it
+		// unreadable for good once restored.
+		return nil, fmt.Errorf("%w: %d secrets of %s are damaged (%s first); restore or purge them, then upgrade", ErrMalformed, len(damaged), service, damaged[0])
 	}
 	for _, user := range users {
 		var plaintext []byte

@@ -23,7 +23,8 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 }
 
 // items reads the current record of every secret of service, and its key
-// ring. With history, items carry their kept versions too.
+// ring. With history, items carry their kept versions too. Items that could
+// not be decoded are included, with Malformed set and no records.
 func (s *Store) items(ctx context.Context, service string, history bool) ([]*Item, *serviceKeys, error) {
 	var ring *Item
 	var out []*Item
@@ -31,7 +32,7 @@ func (s *Store) items(ctx context.Context, service string, history bool) ([]*Ite
 		switch {
 		case it.User == ServiceKeyUser:
 			ring = it
-		case it.Current() != nil:
+		case it.Current() != nil || it.Malformed != nil:
 			out = append(out, it)
 		}
 		return nil
@@ -63,6 +64,10 @@ func (s *Store) List(ctx context.Context, service string) ([]Entry, error) {
 	out := make([]Entry, 0, len(items))
 	var unverifiable error
 	for _, it := range items {
+		if it.Malformed != nil {
+			out = append(out, Entry{Service: service, User: it.User, VersionInfo: VersionInfo{Format: "damaged", Size: -1, Auth: AuthFailed}})
+			continue
+		}
 		rec := it.Current()
 		e := Entry{Service: service, User: it.User, VersionInfo: keys.info(rec)}
 		e.Auth = AuthUnverified
@@ -131,11 +136,12 @@ func (s *Store) forEachUser(ctx context.Context, op, service string, users []str
 	return n, nil
 }
 
-// usersWhere returns the users of service whose current record passes keep.
+// usersWhere returns the users of service whose current record passes keep
+// (which gets nil for an item that could not be decoded).
 func (s *Store) usersWhere(ctx context.Context, service string, keep func(*Record) bool) ([]string, error) {
 	var users []string
 	err := s.backend.Items(ctx, service, false, func(it *Item) error {
-		if rec := it.Current(); it.User != ServiceKeyUser && rec != nil && keep(rec) {
+		if it.User != ServiceKeyUser && keep(it.Current()) {
 			users = append(users, it.User)
 		}
 		return nil
@@ -156,7 +162,7 @@ func (s *Store) DeleteService(ctx context.Context, service string, opts ...PutOp
 	if _, err := putConfigOf(opts); err != nil {
 		return 0, err
 	}
-	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return !r.Deleted })
+	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r != nil && !r.Deleted })
 	if err != nil {
 		return 0, err
 	}
@@ -182,7 +188,7 @@ func (s *Store) UndeleteService(ctx context.Context, service string, opts ...Put
 	if _, err := putConfigOf(opts); err != nil {
 		return 0, err
 	}
-	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r.Deleted })
+	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r != nil && r.Deleted })
 	if err != nil {
 		return 0, err
 	}

@@ -45,6 +45,11 @@ func (s *Store) serviceKeysOf(service string, item *Item) (*serviceKeys, error) 
 }
 
 func (k *serviceKeys) setItem(item *Item) error {
+	if item != nil && item.Malformed != nil {
+		// Never read a damaged ring as "no ring": that would accept legacy
+		// records in a sealed service.
+		return fmt.Errorf("the key ring of %s: %w", k.service, item.Malformed)
+	}
 	if item == nil || item.Current() == nil {
 		k.item, k.ring = nil, nil
 		return nil

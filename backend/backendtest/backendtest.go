@@ -41,10 +41,11 @@ type Options struct {
 	// in-memory provider; pass a real one (KMS) to test the whole stack.
 	NewKeys func(t *testing.T, name string) cloudchain.KeyProvider
 	// Damage replaces what b stores for (service, user) with an item whose
-	// only record is encoded as data, bypassing every check of the backend,
-	// so that the suite can test how damaged items are reported. The tests
-	// that need it are skipped when it is nil.
-	Damage func(t *testing.T, b cloudchain.Backend, service, user string, data []byte)
+	// records (current first, then history) are encoded as records,
+	// bypassing every check of the backend, so that the suite can test how
+	// damaged items are reported. The tests that need it are skipped when
+	// it is nil.
+	Damage func(t *testing.T, b cloudchain.Backend, service, user string, records ...[]byte)
 	// TooLarge is a ciphertext size that the backend's documented limit
 	// refuses for a current record (ErrTooLarge, nothing written), and
 	// HistoryDrop a smaller one such that eight records of it do not fit in
@@ -81,6 +82,7 @@ func RunWithOptions(t *testing.T, opts Options, newBackend func(t *testing.T) cl
 		t.Run("ManyItems", s.testMany)
 		t.Run("Discard", s.testDiscard)
 		t.Run("LoadBatch", s.testLoadBatch)
+		t.Run("DamagedHistory", s.testDamagedHistory)
 		t.Run("Cancelled", s.testCancelled)
 		t.Run("SizeLimits", s.testSizeLimits)
 		t.Run("TruncatedItem", s.testTruncated)
@@ -290,12 +292,12 @@ func (s *suite) testDiscard(t *testing.T) {
 	mustLoad(t, b, "svc", "bob")
 }
 
-func (s *suite) damage(t *testing.T, b cloudchain.Backend, service, user string, data []byte) {
+func (s *suite) damage(t *testing.T, b cloudchain.Backend, service, user string, records ...[]byte) {
 	t.Helper()
 	if s.opts.Damage == nil {
 		t.Skip("Options.Damage is not set: cannot store a damaged item in this backend")
 	}
-	s.opts.Damage(t, b, service, user, data)
+	s.opts.Damage(t, b, service, user, records...)
 }
 
 func (s *suite) testLoadBatch(t *testing.T) {
@@ -473,8 +475,9 @@ func (s *suite) testSizeLimits(t *testing.T) {
 	})
 }
 
-// testTruncated: an item whose stored record is cut short is ErrMalformed,
-// from Load and from Items, and never ErrNotFound.
+// testTruncated: an item whose stored record is cut short is ErrMalformed
+// from Load, never ErrNotFound; Items hands it on marked Malformed, between
+// the intact items, instead of hiding the whole service.
 func (s *suite) testTruncated(t *testing.T) {
 	b := s.newBackend(t)
 	mustSave(t, b, nil, item("svc", "alice", 1))
@@ -488,11 +491,60 @@ func (s *suite) testTruncated(t *testing.T) {
 			if _, err := b.Load(ctxFor(t), "svc", "bob"); !errors.Is(err, cloudchain.ErrMalformed) {
 				t.Fatalf("Load of a record cut to %d of %d bytes: err = %v, want ErrMalformed", n, len(enc), err)
 			}
-			err := b.Items(ctxFor(t), "svc", false, func(*cloudchain.Item) error { return nil })
-			if !errors.Is(err, cloudchain.ErrMalformed) {
-				t.Fatalf("Items over a truncated record: err = %v, want ErrMalformed", err)
+			var seen []string
+			err := b.Items(ctxFor(t), "svc", false, func(it *cloudchain.Item) error {
+				switch {
+				case it.User == "bob" && errors.Is(it.Malformed, cloudchain.ErrMalformed) && len(it.Records) == 0:
+					seen = append(seen, "bob:malformed")
+				case it.User == "alice" && it.Malformed == nil && it.Version() == 1:
+					seen = append(seen, "alice")
+				default:
+					t.Errorf("Items gave %s/%s: %d records, malformed %v", it.Service, it.User, len(it.Records), it.Malformed)
+				}
+				return nil
+			})
+			if err != nil || !slices.Equal(seen, []string{"alice", "bob:malformed"}) {
+				t.Fatalf("Items over a truncated record: %q, %v", seen, err)
 			}
 		})
+	}
+}
+
+// testDamagedHistory: an earlier version that cannot be decoded is left out
+// and counted, and never makes the current version unreadable; the next
+// write drops it.
+func (s *suite) testDamagedHistory(t *testing.T) {
+	b := s.newBackend(t)
+	enc := func(v int64) []byte {
+		data, err := rec(v, fmt.Sprint(v)).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	mustSave(t, b, nil, item("svc", "alice", 1))
+	s.damage(t, b, "svc", "carol", enc(3), []byte("CCR1 garbage"), enc(1))
+	it, err := b.Load(ctxFor(t), "svc", "carol")
+	if err != nil {
+		t.Fatalf("Load with a damaged old version: %v", err)
+	}
+	if it.Version() != 3 || len(it.Records) != 2 || it.Records[1].Version != 1 || it.DamagedHistory != 1 {
+		t.Fatalf("Load = %d records (current %d), %d damaged; want 3 and 1 kept, 1 damaged", len(it.Records), it.Version(), it.DamagedHistory)
+	}
+	var listed *cloudchain.Item
+	err = b.Items(ctxFor(t), "svc", true, func(i *cloudchain.Item) error {
+		if i.User == "carol" {
+			listed = i
+		}
+		return nil
+	})
+	if err != nil || listed == nil || listed.DamagedHistory != 1 || listed.Malformed != nil {
+		t.Fatalf("Items with history: %+v, %v", listed, err)
+	}
+	next := &cloudchain.Item{Service: "svc", User: "carol", Records: append([]*cloudchain.Record{rec(4, "4")}, it.Records...)}
+	mustSave(t, b, it, next)
+	if again := mustLoad(t, b, "svc", "carol"); again.DamagedHistory != 0 || len(again.Records) != 3 {
+		t.Fatalf("after a write: %d records, %d damaged", len(again.Records), again.DamagedHistory)
 	}
 }
 
@@ -556,9 +608,13 @@ func (s *suite) testServiceKeyItem(t *testing.T) {
 			t.Fatalf("Items(history=%v) users = %q, want %q", history, users, want)
 		}
 	}
+	// A service that holds nothing but its key ring (all its secrets were
+	// purged) is not listed.
 	mustSave(t, b, nil, item("keys-only", cloudchain.ServiceKeyUser, 1))
-	if got := collectServices(t, b); !slices.Equal(got, []string{"keys-only", "svc"}) {
-		t.Fatalf("Services = %q", got)
+	mustSave(t, b, nil, item("keys-then-one", cloudchain.ServiceKeyUser, 1))
+	mustSave(t, b, nil, item("keys-then-one", "u", 1))
+	if got := collectServices(t, b); !slices.Equal(got, []string{"keys-then-one", "svc"}) {
+		t.Fatalf("Services = %q, want the services that hold a secret", got)
 	}
 	if err := b.Remove(ctxFor(t), mustLoad(t, b, "svc", cloudchain.ServiceKeyUser)); err != nil {
 		t.Fatalf("Remove of the key ring item: %v", err)

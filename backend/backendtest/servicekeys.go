@@ -444,3 +444,33 @@ func (s *suite) testComments(t *testing.T) {
 	}
 	mustPut(t, f.store, "db", "alice", "x", cloudchain.WithComment("rotated after the 2026 incident — ticket #42"))
 }
+
+// testDamagedSecret: one secret too damaged to decode is named by every
+// service-wide operation, never skipped silently and never hiding the rest.
+func (s *suite) testDamagedSecret(t *testing.T) {
+	f := s.newStore(t)
+	mustPut(t, f.store, "app", "alice", "a")
+	mustPut(t, f.store, "app", "carol", "c")
+	s.damage(t, f.backend.Backend, "app", "bob", []byte("CCR1 not a record"))
+	_, err := f.store.GetServices(ctxFor(t), "app")
+	var be *cloudchain.BulkError
+	if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].User != "bob" || !errors.Is(err, cloudchain.ErrMalformed) {
+		t.Fatalf("GetServices with a damaged secret: %v", err)
+	}
+	entries, err := f.store.List(ctxFor(t), "app")
+	if err != nil || len(entries) != 3 || entries[1].User != "bob" || entries[1].Auth != cloudchain.AuthFailed || entries[0].Auth != cloudchain.AuthVerified {
+		t.Fatalf("List with a damaged secret = %+v, %v", entries, err)
+	}
+	if _, err := f.store.PutMany(ctxFor(t), "app", []cloudchain.SecretValue{{User: "bob", Value: []byte("b")}}); !errors.Is(err, cloudchain.ErrMalformed) {
+		t.Fatalf("PutMany over a damaged secret: %v", err)
+	}
+	if _, err := f.store.Upgrade(ctxFor(t), "app"); !errors.Is(err, cloudchain.ErrMalformed) {
+		t.Fatalf("Upgrade with a damaged secret: %v", err)
+	}
+	if n, err := f.store.PurgeService(ctxFor(t), "app"); err != nil || n != 3 {
+		t.Fatalf("PurgeService with a damaged secret = %d, %v", n, err)
+	}
+	if svcs, err := f.store.Services(ctxFor(t)); err != nil || len(svcs) != 0 {
+		t.Fatalf("Services after purging the only service = %q, %v", svcs, err)
+	}
+}

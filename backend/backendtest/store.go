@@ -40,6 +40,7 @@ func (s *suite) runStore(t *testing.T) {
 	t.Run("MixedKeys", s.testMixedKeys)
 	t.Run("AuthorTimeout", s.testAuthorTimeout)
 	t.Run("Comments", s.testComments)
+	t.Run("DamagedSecret", s.testDamagedSecret)
 }
 
 type counting struct {

@@ -344,7 +344,13 @@ func (b *Backend) Services(ctx context.Context, fn func(service string) error) e
 			if i <= 0 {
 				return fmt.Errorf("%w: key %q has no service", cloudchain.ErrMalformed, k)
 			}
-			services = append(services, string(k[:i]))
+			// A service that holds nothing but its key ring (its secrets
+			// were purged) is not listed.
+			if string(k[i+1:]) != cloudchain.ServiceKeyUser {
+				services = append(services, string(k[:i]))
+			} else if next, _ := c.Next(); next != nil && len(next) > i && string(next[:i+1]) == string(k[:i+1]) {
+				services = append(services, string(k[:i]))
+			}
 			// Jump past every user of this service.
 			seek := append(k[:i:i], 1)
 			k, _ = c.Seek(seek)
@@ -383,6 +389,9 @@ func (b *Backend) Items(ctx context.Context, service string, history bool, fn fu
 		for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
 			user := string(k[len(prefix):])
 			it, err := decodeItem(service, user, v, history)
+			if errors.Is(err, cloudchain.ErrMalformed) {
+				it, err = &cloudchain.Item{Service: service, User: user, Malformed: fmt.Errorf("%s/%s: %w", service, user, err)}, nil
+			}
 			if err != nil {
 				return fmt.Errorf("%s/%s: %w", service, user, err)
 			}

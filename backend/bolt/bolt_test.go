@@ -38,11 +38,13 @@ func TestConformance(t *testing.T) {
 
 // damage stores an item whose only record is encoded as data, writing the
 // bbolt file directly ("CCI1" || uvarint(1) || uvarint(len) || data).
-func damage(t *testing.T, b cloudchain.Backend, service, user string, data []byte) {
+func damage(t *testing.T, b cloudchain.Backend, service, user string, records ...[]byte) {
 	t.Helper()
-	v := binary.AppendUvarint([]byte("CCI1"), 1)
-	v = binary.AppendUvarint(v, uint64(len(data)))
-	v = append(v, data...)
+	v := binary.AppendUvarint([]byte("CCI1"), uint64(len(records)))
+	for _, data := range records {
+		v = binary.AppendUvarint(v, uint64(len(data)))
+		v = append(v, data...)
+	}
 	db, err := bbolt.Open(b.(*bolt.Backend).Path(), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -76,6 +76,12 @@ func decodeItem(service, user string, data []byte, history bool) (*cloudchain.It
 			return nil, err
 		}
 		r, err := cloudchain.UnmarshalRecord(rec)
+		if i > 0 && (err != nil || r.Version >= it.Records[len(it.Records)-1].Version) {
+			// A damaged earlier version is left out, never fatal: the
+			// current one must stay readable.
+			it.DamagedHistory++
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
@@ -83,9 +89,6 @@ func decodeItem(service, user string, data []byte, history bool) (*cloudchain.It
 			if err := checkCanonical(r, rec); err != nil {
 				return nil, err
 			}
-		}
-		if i > 0 && r.Version >= it.Records[i-1].Version {
-			return nil, fmt.Errorf("%w: record versions do not strictly decrease (%d after %d)", cloudchain.ErrMalformed, r.Version, it.Records[i-1].Version)
 		}
 		it.Records = append(it.Records, r)
 		if !history {

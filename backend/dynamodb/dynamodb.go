@@ -258,10 +258,12 @@ func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 // for each distinct service in ascending byte order.
 func (b *Backend) Services(ctx context.Context, fn func(service string) error) error {
 	seen := map[string]struct{}{}
+	// A service that holds nothing but its key ring (its secrets were
+	// purged) is not listed, so the user name is projected too.
 	in := &ddb.ScanInput{
 		TableName:                aws.String(b.table),
-		ProjectionExpression:     aws.String("#s"),
-		ExpressionAttributeNames: map[string]string{"#s": attrService},
+		ProjectionExpression:     aws.String("#s, #u"),
+		ExpressionAttributeNames: map[string]string{"#s": attrService, "#u": attrUser},
 		ConsistentRead:           aws.Bool(true),
 	}
 	if b.pageSize > 0 {
@@ -273,7 +275,8 @@ func (b *Backend) Services(ctx context.Context, fn func(service string) error) e
 			return b.translate("Scan", err)
 		}
 		for _, it := range out.Items {
-			if s, ok := it[attrService].(*types.AttributeValueMemberS); ok {
+			s, ok := it[attrService].(*types.AttributeValueMemberS)
+			if u, isRing := it[attrUser].(*types.AttributeValueMemberS); ok && !(isRing && u.Value == cloudchain.ServiceKeyUser) {
 				seen[s.Value] = struct{}{}
 			}
 		}
@@ -327,6 +330,9 @@ func (b *Backend) Items(ctx context.Context, service string, history bool, fn fu
 				return fmt.Errorf("%w: an item of service %s in table %s has no string Username", cloudchain.ErrMalformed, service, b.table)
 			}
 			it, err := decodeItem(service, user.Value, av, history)
+			if errors.Is(err, cloudchain.ErrMalformed) {
+				it, err = &cloudchain.Item{Service: service, User: user.Value, Malformed: err}, nil
+			}
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,16 +55,28 @@ func TestConformance(t *testing.T) {
 
 // damage writes an item whose current record is encoded as data, with a
 // raw PutItem that the backend's checks never see.
-func damage(t *testing.T, b cloudchain.Backend, service, user string, data []byte) {
+func damage(t *testing.T, b cloudchain.Backend, service, user string, records ...[]byte) {
 	t.Helper()
 	client := dynalitetest.NewClient(t, dynalitetest.Start(t))
+	ver := "1"
+	if r, err := cloudchain.UnmarshalRecord(records[0]); err == nil {
+		ver = strconv.FormatInt(r.Version, 10)
+	}
+	item := map[string]types.AttributeValue{
+		"Service": s(service), "Username": s(user),
+		"Ver": &types.AttributeValueMemberN{Value: ver},
+		"Rec": &types.AttributeValueMemberB{Value: records[0]},
+	}
+	if len(records) > 1 {
+		var hist []types.AttributeValue
+		for _, r := range records[1:] {
+			hist = append(hist, &types.AttributeValueMemberB{Value: r})
+		}
+		item["Hist"] = &types.AttributeValueMemberL{Value: hist}
+	}
 	_, err := client.PutItem(ctxFor(t), &ddb.PutItemInput{
 		TableName: aws.String(b.(*dynamodb.Backend).Table()),
-		Item: map[string]types.AttributeValue{
-			"Service": s(service), "Username": s(user),
-			"Ver": &types.AttributeValueMemberN{Value: "1"},
-			"Rec": &types.AttributeValueMemberB{Value: data},
-		},
+		Item:      item,
 	})
 	if err != nil {
 		t.Fatalf("raw PutItem: %v", err)
@@ -521,6 +534,20 @@ func TestMissingTableIsNotSetUp(t *testing.T) {
 	}
 }
 
+// TestDamagedHistoryEntry: a history entry that cannot be decoded is left
+// out and counted; the current version still loads.
+func TestDamagedHistoryEntry(t *testing.T) {
+	e := newEnv(t)
+	good, _ := record(2, 10).MarshalBinary()
+	e.putRaw(t, map[string]types.AttributeValue{"Service": s("svc"), "Username": s("u"),
+		"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "2"},
+		"Hist": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: []byte("junk")}, s("not binary")}}})
+	it, err := e.backend.Load(ctxFor(t), "svc", "u")
+	if err != nil || it.Version() != 2 || len(it.Records) != 1 || it.DamagedHistory != 2 {
+		t.Fatalf("Load = %+v, %v; want the current version and 2 damaged", it, err)
+	}
+}
+
 func TestMalformedItems(t *testing.T) {
 	e := newEnv(t)
 	good, _ := record(1, 10).MarshalBinary()
@@ -530,8 +557,7 @@ func TestMalformedItems(t *testing.T) {
 		"VerMismatch":  {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "5"}},
 		"BadSecret":    {"Secret": s("!!! not base64 !!!")},
 		"Nothing":      {"Other": s("x")},
-		"BadHist": {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "1"},
-			"Hist": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: []byte("junk")}}}},
+		"HistNotList": {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "1"}, "Hist": s("junk")},
 	}
 	for name, attrs := range cases {
 		t.Run(name, func(t *testing.T) {

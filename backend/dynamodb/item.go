@@ -123,17 +123,18 @@ func decodeItem(service, user string, av map[string]types.AttributeValue, histor
 		if !ok {
 			return nil, malformed("its %s attribute is not a list", attrHist)
 		}
-		for i, e := range l.Value {
+		for _, e := range l.Value {
+			// A damaged earlier version is left out and counted, never
+			// fatal: the current one must stay readable.
 			eb, ok := e.(*types.AttributeValueMemberB)
 			if !ok {
-				return nil, malformed("history entry %d is not binary", i)
+				it.DamagedHistory++
+				continue
 			}
 			r, err := cloudchain.UnmarshalRecord(eb.Value)
-			if err != nil {
-				return nil, fmt.Errorf("item %s/%s: history entry %d: %w", service, user, i, err)
-			}
-			if prev := it.Records[len(it.Records)-1]; r.Version >= prev.Version {
-				return nil, malformed("history entry %d has version %d, not below %d", i, r.Version, prev.Version)
+			if err != nil || r.Version >= it.Records[len(it.Records)-1].Version {
+				it.DamagedHistory++
+				continue
 			}
 			it.Records = append(it.Records, r)
 		}

@@ -36,6 +36,13 @@ func (b *Backend) decode(service, user string, recs [][]byte, history bool) (*cl
 	}
 	for i, enc := range recs {
 		r, err := cloudchain.UnmarshalRecord(enc)
+		if err == nil && i > 0 && r.Version >= it.Records[len(it.Records)-1].Version {
+			err = fmt.Errorf("%w: versions do not decrease", cloudchain.ErrMalformed)
+		}
+		if err != nil && i > 0 {
+			it.DamagedHistory++
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: record %d: %w", service, user, i, err)
 		}
@@ -176,12 +183,12 @@ func (b *Backend) sortedKeys() []string {
 // Services implements cloudchain.Backend.
 func (b *Backend) Services(ctx context.Context, fn func(string) error) error {
 	last := ""
-	for i, k := range b.sortedKeys() {
+	for _, k := range b.sortedKeys() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		svc, _, _ := strings.Cut(k, "\x00")
-		if i > 0 && svc == last {
+		svc, user, _ := strings.Cut(k, "\x00")
+		if svc == last || user == cloudchain.ServiceKeyUser {
 			continue
 		}
 		last = svc
@@ -209,6 +216,9 @@ func (b *Backend) Items(ctx context.Context, service string, history bool, fn fu
 			continue
 		}
 		it, err := b.decode(svc, user, recs, history)
+		if errors.Is(err, cloudchain.ErrMalformed) {
+			it, err = &cloudchain.Item{Service: svc, User: user, Malformed: err}, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -230,6 +240,14 @@ func (b *Backend) Discard(ctx context.Context, service, user string) error {
 	defer b.mu.Unlock()
 	delete(b.items, key(service, user))
 	return nil
+}
+
+// SetRaw stores records (current first) for (service, user) as they are,
+// bypassing every check, for tests of damaged items.
+func (b *Backend) SetRaw(service, user string, records ...[]byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.items[key(service, user)] = records
 }
 
 // Corrupt replaces the stored bytes of (service, user)'s current record with
