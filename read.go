@@ -15,6 +15,11 @@ func (s *Store) loadRow(ctx context.Context, service, user string) (*Item, *serv
 	var row, ring *Item
 	if bl, ok := s.backend.(BatchLoader); ok {
 		items, err := bl.LoadBatch(ctx, service, []string{user, ServiceKeyUser})
+		if errors.Is(err, ErrMalformed) {
+			// Say which of the two is damaged.
+			row, ring, err = s.loadRowAlone(ctx, service, user)
+			items = []*Item{row, ring}
+		}
 		if err != nil {
 			return nil, nil, wrapRow("reading", service, user, err)
 		}
@@ -23,10 +28,8 @@ func (s *Store) loadRow(ctx context.Context, service, user string) (*Item, *serv
 		}
 		row, ring = items[0], items[1]
 	} else {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { row, err = s.load(gctx, service, user); return err })
-		g.Go(func() (err error) { ring, err = s.load(gctx, service, ServiceKeyUser); return err })
-		if err := g.Wait(); err != nil {
+		var err error
+		if row, ring, err = s.loadRowAlone(ctx, service, user); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -40,6 +43,17 @@ func (s *Store) loadRow(ctx context.Context, service, user string) (*Item, *serv
 	return row, keys, nil
 }
 
+// loadRowAlone reads the row and the key ring with two concurrent Loads.
+func (s *Store) loadRowAlone(ctx context.Context, service, user string) (row, ring *Item, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { row, err = s.load(gctx, service, user); return err })
+	g.Go(func() (err error) { ring, err = s.load(gctx, service, ServiceKeyUser); return err })
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return row, ring, nil
+}
+
 // load returns the item, or nil (not an error) if there is none.
 func (s *Store) load(ctx context.Context, service, user string) (*Item, error) {
 	it, err := s.backend.Load(ctx, service, user)
@@ -48,6 +62,9 @@ func (s *Store) load(ctx context.Context, service, user string) (*Item, error) {
 	}
 	if err != nil {
 		if user == ServiceKeyUser {
+			if errors.Is(err, ErrMalformed) {
+				return nil, fmt.Errorf("the key ring of service %s is damaged, so none of its secrets can be read or written until it is restored from a backup (`cchain delete %s --purge` removes them all): %w", service, service, err)
+			}
 			return nil, fmt.Errorf("reading the key ring of %s: %w", service, err)
 		}
 		return nil, wrapRow("reading", service, user, err)

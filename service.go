@@ -229,14 +229,8 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	// A key ring too damaged to read would block every later write into the
-	// service; every record sealed under it is unreadable and now purged.
-	if _, lerr := s.backend.Load(ctx, service, ServiceKeyUser); errors.Is(lerr, ErrMalformed) {
-		if d, ok := s.backend.(Discarder); ok {
-			if derr := d.Discard(ctx, service, ServiceKeyUser); derr != nil {
-				return n, fmt.Errorf("removing the damaged key ring of %s: %w", service, derr)
-			}
-		}
+	if err := s.dropDamagedRing(ctx, service); err != nil {
+		return n, err
 	}
 	return n, nil
 }

@@ -206,6 +206,28 @@ func printableKeyID(id string) string {
 	return id
 }
 
+// dropDamagedRing removes the key ring of service if it is damaged and the
+// service holds no secret any more: every record sealed under a damaged ring
+// is unreadable, and the ring would block every later write. A ring that
+// reads, or a service with secrets left, is left alone.
+func (s *Store) dropDamagedRing(ctx context.Context, service string) error {
+	d, ok := s.backend.(Discarder)
+	if !ok {
+		return nil
+	}
+	if _, err := s.backend.Load(ctx, service, ServiceKeyUser); !errors.Is(err, ErrMalformed) {
+		return nil
+	}
+	left, err := s.usersWhere(ctx, service, func(*Record) bool { return true })
+	if err != nil || len(left) > 0 {
+		return err
+	}
+	if err := d.Discard(ctx, service, ServiceKeyUser); err != nil {
+		return fmt.Errorf("removing the damaged key ring of %s: %w", service, err)
+	}
+	return nil
+}
+
 // hasRecord reports whether it holds a record identical to r.
 func (it *Item) hasRecord(r *Record) bool {
 	if it == nil {
@@ -335,14 +357,14 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 			if err := d.Discard(ctx, service, user); err != nil {
 				return wrapRow("purging damaged", service, user, err)
 			}
-			return nil
+			return s.dropDamagedRing(ctx, service)
 		}
 		if err != nil {
 			return wrapRow("reading", service, user, err)
 		}
 		err = s.backend.Remove(ctx, it)
 		if err == nil {
-			return nil
+			return s.dropDamagedRing(ctx, service)
 		}
 		if !errors.Is(err, ErrVersionConflict) || attempt >= s.maxAttempts {
 			return wrapRow("purging", service, user, err)
