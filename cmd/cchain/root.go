@@ -126,6 +126,7 @@ func (a *app) newRootCommand() *cobra.Command {
 		a.newPutCommand(), a.newGetCommand(), a.newHistoryCommand(), a.newRollbackCommand(),
 		a.newDeleteCommand(), a.newUndeleteCommand(), a.newListCommand(), a.newStatusCommand(),
 		a.newSetupCommand(), a.newVersionCommand(), a.newUpgradeCommand(), a.newRotateCommand(),
+		a.newExecCommand(), a.newEnvCommand(), a.newRenderCommand(),
 	)
 	root.SetHelpCommand(newHelpCommand())
 	root.InitDefaultHelpCmd()
