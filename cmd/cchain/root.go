@@ -127,7 +127,9 @@ func (a *app) newRootCommand() *cobra.Command {
 		a.newDeleteCommand(), a.newUndeleteCommand(), a.newListCommand(), a.newStatusCommand(),
 		a.newSetupCommand(), a.newVersionCommand(), a.newUpgradeCommand(), a.newRotateCommand(),
 		a.newExecCommand(), a.newEnvCommand(), a.newRenderCommand(),
+		a.newExportCommand(), a.newImportCommand(), a.newDiffCommand(), a.newCpCommand(),
 	)
+	a.completeNames(root) // after every AddCommand: it reads the commands' Use lines
 	root.SetHelpCommand(newHelpCommand())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
