@@ -45,9 +45,15 @@ func (a *app) readSecret(ctx context.Context, src secretSource) ([]byte, error) 
 	if a.env.term != nil {
 		return a.prompt(ctx)
 	}
-	b, err := readAllContext(ctx, a.env.stdin)
+	// Read at most one byte more than any store accepts, so that a huge
+	// or endless stdin is refused at once instead of filling memory.
+	b, err := readAllContext(ctx, io.LimitReader(a.env.stdin, cloudchain.MaxSecretSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the secret from stdin: %w", err)
+	}
+	if len(b) > cloudchain.MaxSecretSize {
+		cloudchain.Zero(b)
+		return nil, fmt.Errorf("%w: stdin holds more than %d bytes, the most a secret may have; nothing was saved", cloudchain.ErrTooLarge, cloudchain.MaxSecretSize)
 	}
 	if len(b) == 0 && !src.allowEmpty {
 		return nil, usagef("stdin is empty; nothing was saved (add --allow-empty to save an empty secret)")
