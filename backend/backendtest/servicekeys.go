@@ -474,3 +474,73 @@ func (s *suite) testDamagedSecret(t *testing.T) {
 		t.Fatalf("Services after purging the only service = %q, %v", svcs, err)
 	}
 }
+
+// pausingKeys blocks the first Decrypt after arm until release is closed,
+// so that a test can run another writer in the middle of a put.
+type pausingKeys struct {
+	cloudchain.KeyProvider
+	mu      sync.Mutex
+	armed   bool
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (p *pausingKeys) arm() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.paused, p.release = true, make(chan struct{}), make(chan struct{})
+}
+
+func (p *pausingKeys) Decrypt(ctx context.Context, keyID string, ct []byte, encCtx map[string]string) ([]byte, error) {
+	p.mu.Lock()
+	pause := p.armed
+	p.armed = false
+	paused, release := p.paused, p.release
+	p.mu.Unlock()
+	if pause {
+		close(paused)
+		<-release
+	}
+	return p.KeyProvider.Decrypt(ctx, keyID, ct, encCtx)
+}
+
+// testPurgeReputDuringPut is the ABA race through the Store, made
+// deterministic by pausing a put inside its key-provider call: the put has
+// read version 1; meanwhile another writer purges the secret and puts a new
+// version 1. The paused put must not overwrite that new version 1 (an
+// acknowledged write) or bring purged data back: it re-reads and lands as
+// version 2, and the other writer's version 1 stays in history.
+func (s *suite) testPurgeReputDuringPut(t *testing.T) {
+	f := s.newStore(t)
+	keys := &pausingKeys{KeyProvider: f.keys}
+	slow := cloudchain.New(f.backend, keys)
+	mustPut(t, f.store, "db", "alice", "purged-value")
+	keys.arm()
+	done := make(chan error, 1)
+	go func() { _, err := slow.Put(ctxFor(t), "db", "alice", []byte("slow-value")); done <- err }()
+	select {
+	case <-keys.paused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the put never reached its key-provider call")
+	}
+	if err := f.store.Purge(ctxFor(t), "db", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if v := mustPut(t, f.store, "db", "alice", "acknowledged"); v != 1 {
+		t.Fatalf("re-put after purge gave version %d, want 1", v)
+	}
+	close(keys.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the paused put: %v", err)
+	}
+	hist, err := f.store.History(ctxFor(t), "db", "alice")
+	if err != nil || len(hist) != 2 {
+		t.Fatalf("history = %+v, %v; want 2 versions", hist, err)
+	}
+	if sec, _ := f.store.GetVersion(ctxFor(t), "db", "alice", 1); sec == nil || string(sec.Value) != "acknowledged" {
+		t.Fatalf("version 1 = %v; the acknowledged write was lost", sec)
+	}
+	if sec := mustGet(t, f.store, "db", "alice"); sec.Version != 2 || string(sec.Value) != "slow-value" {
+		t.Fatalf("current = %+v", sec)
+	}
+}

@@ -41,6 +41,7 @@ func (s *suite) runStore(t *testing.T) {
 	t.Run("AuthorTimeout", s.testAuthorTimeout)
 	t.Run("Comments", s.testComments)
 	t.Run("DamagedSecret", s.testDamagedSecret)
+	t.Run("PurgeReputDuringPut", s.testPurgeReputDuringPut)
 }
 
 type counting struct {
