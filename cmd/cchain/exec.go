@@ -334,7 +334,7 @@ func execEnv(ctx context.Context, st *cloudchain.Store, o execOptions, fileVars 
 	}
 	if len(strictErrs) > 0 {
 		sort.Strings(strictErrs)
-		return nil, usagef("--strict: %d variable(s) would be overridden; %s:\n  %s", len(strictErrs), what, strings.Join(strictErrs, "\n  "))
+		return nil, fmt.Errorf("--strict: %d variable(s) would be overridden; %s:\n  %s\nhint: rename the secrets with --map or --prefix, or unset the variables", len(strictErrs), what, strings.Join(strictErrs, "\n  "))
 	}
 
 	res := newResolver(st)
@@ -401,9 +401,9 @@ func lookCommand(name string) (string, error) {
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
 		return "", &exitStatusError{code: exitNoCommand, msg: name + ": command not found"}
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		err = ee.Err
 	}
 	return "", &exitStatusError{code: exitCannotRun, msg: fmt.Sprintf("%s: cannot run: %v", name, err)}
 }
