@@ -149,6 +149,14 @@ func Start(tb testing.TB) string {
 	return server.endpoint
 }
 
+// Serve starts the shared dynalite process for a program that is not a test
+// (the local AWS stand-in, internal/localaws): loopback only, a free port,
+// tables active at once. Stop ends it.
+func Serve() (endpoint string, err error) {
+	endpoint, _, err = start()
+	return endpoint, err
+}
+
 // Binary returns the path of the dynalite executable ($CLOUDCHAIN_DYNALITE,
 // or the one under the repo root's node_modules), or an error if it is not
 // installed there.
