@@ -142,7 +142,9 @@ func newHarness(ctx context.Context, f *benchFlags) (_ *harness, err error) {
 	if err := h.populate(ctx); err != nil {
 		return nil, err
 	}
-	h.chooseBulkCommand(ctx)
+	if err := h.chooseBulkCommand(ctx); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -248,16 +250,21 @@ func randomValue() []byte {
 
 // chooseBulkCommand uses `cchain env SERVICE` when cchain has it, and the
 // bulkread helper (config.Open + Store.GetServices) otherwise.
-func (h *harness) chooseBulkCommand(ctx context.Context) {
-	probe := exec.CommandContext(ctx, h.bin("cchain"), "env", bulkService(h.f.sizes[0]))
-	probe.Env = h.awsEnv
-	if err := probe.Run(); err == nil {
+func (h *harness) chooseBulkCommand(ctx context.Context) error {
+	useEnv := h.f.bulk == "env"
+	if h.f.bulk == "auto" {
+		probe := exec.CommandContext(ctx, h.bin("cchain"), "env", "--help")
+		probe.Env = h.awsEnv
+		useEnv = probe.Run() == nil
+	}
+	if useEnv {
 		h.bulkCmd = []string{h.bin("cchain"), "env"}
-		h.bulkNote = "`cchain env SERVICE`"
-		return
+		h.bulkNote = "`cchain env SERVICE` (prints `export NAME=value` lines; output to /dev/null)"
+		return nil
 	}
 	h.bulkCmd = []string{h.bin("bulkread")}
-	h.bulkNote = "`internal/benchtool/bulkread SERVICE` (config.Open + Store.GetServices, the library call that `env`, `exec` and export use; cchain has no whole-service read command yet)"
+	h.bulkNote = "`internal/benchtool/bulkread SERVICE` (config.Open + Store.GetServices, the library call under `env`, `exec` and export; output to /dev/null)"
+	return nil
 }
 
 func logf(format string, args ...any) {

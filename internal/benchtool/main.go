@@ -46,6 +46,7 @@ type benchFlags struct {
 	runs, bulkRuns, bigRuns int
 	sizes                   []int
 	out                     string
+	bulk                    string
 	keep                    bool
 }
 
@@ -59,6 +60,7 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 	fs.IntVar(&f.bigRuns, "big-runs", 10, "runs of each bulk read of more than 1,000 secrets")
 	sizes := fs.String("sizes", "10,100,1000,10000", "service sizes of the bulk-read rows")
 	fs.StringVar(&f.out, "out", "bench/results.md", "also write the table to this `file` (\"\" for none)")
+	fs.StringVar(&f.bulk, "bulk", "auto", "the bulk read: `cchain env SERVICE` (env), the bulkread helper (bulkread), or env when cchain has it (auto)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (binaries, configs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -69,6 +71,9 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 	var err error
 	if f.sizes, err = parseSizes(*sizes); err != nil {
 		return nil, err
+	}
+	if f.bulk != "auto" && f.bulk != "env" && f.bulk != "bulkread" {
+		return nil, fmt.Errorf("-bulk must be auto, env or bulkread, not %q", f.bulk)
 	}
 	if f.runs < 1 || f.bulkRuns < 1 || f.bigRuns < 1 {
 		return nil, errors.New("-runs, -bulk-runs and -big-runs must be at least 1")

@@ -274,7 +274,7 @@ func (h *harness) report(rows []*row) string {
 	fmt.Fprintf(&b, "- Servers: dynalite (in memory) and kmstestd on 127.0.0.1, each behind a proxy that adds %s to every DynamoDB request and %s to every KMS (and STS) request; plain HTTP, no TLS\n", f.ddbLatency, f.kmsLatency)
 	fmt.Fprintf(&b, "- Every row is a fresh process, wall time from fork to exit; runs interleaved (run i of every row, then run i+1); peak RSS: %s\n", h.rssNote)
 	fmt.Fprintf(&b, "- Bulk read: %s\n", h.bulkNote)
-	fmt.Fprintf(&b, "- Reproduce: `scripts/bench -kms-latency %s -ddb-latency %s -runs %d -bulk-runs %d -big-runs %d`\n\n", f.kmsLatency, f.ddbLatency, f.runs, f.bulkRuns, f.bigRuns)
+	fmt.Fprintf(&b, "- Reproduce: `scripts/bench -kms-latency %s -ddb-latency %s -runs %d -bulk-runs %d -big-runs %d -bulk %s`\n\n", f.kmsLatency, f.ddbLatency, f.runs, f.bulkRuns, f.bigRuns, f.bulk)
 	b.WriteString("| Row | Runs | Median ms | Min ms | Max ms | Floor median ms | × floor | Requests (per run) | Peak RSS MiB |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range rows {
