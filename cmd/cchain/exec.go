@@ -171,6 +171,7 @@ type exitStatusError struct {
 
 func (e *exitStatusError) Error() string   { return e.msg }
 func (e *exitStatusError) exitStatus() int { return e.code }
+func (e *exitStatusError) exitCode() int   { return e.code }
 
 // finish returns err for run to report. errors.go does not yet map an
 // exitStatusError to its code (see REQUESTS.md), so until it does, finish
