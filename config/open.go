@@ -103,6 +103,30 @@ func stsAuthor(client *sts.Client) func(context.Context) (string, error) {
 	}
 }
 
+// The retry policy of the DynamoDB and KMS clients: the SDK's standard
+// retryer, pinned here so that an SDK upgrade cannot change it silently.
+// Throttling (ThrottlingException, ProvisionedThroughputExceededException),
+// 500, 502, 503 and 504 answers, and connection errors (resets included) are
+// retried up to RetryAttempts attempts in all, waiting a random time of up to
+// 2^i seconds before retry i (at most RetryMaxBackoff), that is up to 2 s and
+// then up to 4 s, and never past the command's deadline (--timeout). The
+// SDK's client-side retry quota (500 tokens, 5 per retry, 10 per timeout)
+// only matters to long-running programs. AWS_MAX_ATTEMPTS, AWS_RETRY_MODE
+// and a profile's max_attempts or retry_mode replace this policy.
+const (
+	RetryAttempts   = 3
+	RetryMaxBackoff = 20 * time.Second
+)
+
+// Retryer returns the retryer of the DynamoDB and KMS clients (see
+// RetryAttempts). Each client gets its own, with its own retry quota.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = RetryAttempts
+		o.MaxBackoff = RetryMaxBackoff
+	})
+}
+
 // stsAttempts is how many times the STS client tries GetCallerIdentity.
 const stsAttempts = 2
 
@@ -211,12 +235,20 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 		return nil, fmt.Errorf("%w: %v\n%s", ErrNoCredentials, oneLine(err), credentialsHint)
 	}
 	cl := &awsClients{cfg: cfg}
+	// AWS_MAX_ATTEMPTS, AWS_RETRY_MODE or the profile's settings win.
+	pinRetryer := cfg.RetryMaxAttempts == 0 && cfg.RetryMode == ""
 	cl.dynamo = ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+		if pinRetryer {
+			o.Retryer = Retryer()
+		}
 		if c.DynamoEndpoint != "" {
 			o.BaseEndpoint = aws.String(c.DynamoEndpoint)
 		}
 	})
 	cl.kms = kms.NewFromConfig(cfg, func(o *kms.Options) {
+		if pinRetryer {
+			o.Retryer = Retryer()
+		}
 		if c.KMSRegion != "" {
 			o.Region = c.KMSRegion
 		}
@@ -308,6 +340,11 @@ func (c *Config) Setup(ctx context.Context, o SetupOptions) ([]string, error) {
 			report = append(report, res.Note)
 		} else {
 			report = append(report, "point-in-time recovery is enabled")
+		}
+		if res.DeletionProtection {
+			report = append(report, "deletion protection is enabled")
+		} else {
+			report = append(report, res.DeletionNote)
 		}
 		var arn string
 		if o.CreateKey {

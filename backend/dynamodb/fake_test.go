@@ -76,6 +76,10 @@ func (f *fakeAPI) UpdateContinuousBackups(context.Context, *ddb.UpdateContinuous
 	return &ddb.UpdateContinuousBackupsOutput{}, f.err
 }
 
+func (f *fakeAPI) UpdateTable(context.Context, *ddb.UpdateTableInput, ...func(*ddb.Options)) (*ddb.UpdateTableOutput, error) {
+	return &ddb.UpdateTableOutput{}, f.err
+}
+
 func apiError(code, msg string) error {
 	return &smithy.GenericAPIError{Code: code, Message: msg}
 }

@@ -21,6 +21,7 @@ type SetupAPI interface {
 	DescribeTable(ctx context.Context, in *ddb.DescribeTableInput, optFns ...func(*ddb.Options)) (*ddb.DescribeTableOutput, error)
 	CreateTable(ctx context.Context, in *ddb.CreateTableInput, optFns ...func(*ddb.Options)) (*ddb.CreateTableOutput, error)
 	UpdateContinuousBackups(ctx context.Context, in *ddb.UpdateContinuousBackupsInput, optFns ...func(*ddb.Options)) (*ddb.UpdateContinuousBackupsOutput, error)
+	UpdateTable(ctx context.Context, in *ddb.UpdateTableInput, optFns ...func(*ddb.Options)) (*ddb.UpdateTableOutput, error)
 }
 
 // ErrWrongSchema means a table exists under the requested name but its key
@@ -65,6 +66,10 @@ type SetupResult struct {
 	// Note explains a PITR other than PITREnabled, for the user; it is
 	// empty otherwise.
 	Note string
+	// DeletionProtection is true when the table is protected against
+	// DeleteTable; DeletionNote says why not when it is false.
+	DeletionProtection bool
+	DeletionNote       string
 }
 
 // tableWait bounds how long CreateTable waits for a new table to become
@@ -97,7 +102,8 @@ func CreateTable(ctx context.Context, client SetupAPI, table string) (*SetupResu
 				{AttributeName: aws.String(attrService), KeyType: types.KeyTypeHash},
 				{AttributeName: aws.String(attrUser), KeyType: types.KeyTypeRange},
 			},
-			BillingMode: types.BillingModePayPerRequest,
+			BillingMode:               types.BillingModePayPerRequest,
+			DeletionProtectionEnabled: aws.Bool(true),
 		})
 		var inUse *types.ResourceInUseException
 		switch {
@@ -133,7 +139,34 @@ func CreateTable(ctx context.Context, client SetupAPI, table string) (*SetupResu
 	if err := enablePITR(ctx, client, table, res); err != nil {
 		return nil, err
 	}
+	if err := protect(ctx, client, table, res); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// protect turns on deletion protection where the server supports it, so
+// that a mistaken DeleteTable cannot destroy every secret at once.
+func protect(ctx context.Context, client SetupAPI, table string, res *SetupResult) error {
+	desc, err := describe(ctx, client, table)
+	if err != nil {
+		return err
+	}
+	if desc != nil && aws.ToBool(desc.DeletionProtectionEnabled) {
+		res.DeletionProtection = true
+		return nil
+	}
+	out, err := client.UpdateTable(ctx, &ddb.UpdateTableInput{TableName: aws.String(table), DeletionProtectionEnabled: aws.Bool(true)})
+	var apiErr smithy.APIError
+	switch {
+	case err == nil && out.TableDescription != nil && aws.ToBool(out.TableDescription.DeletionProtectionEnabled):
+		res.DeletionProtection = true
+	case err == nil, errors.As(err, &apiErr) && (apiErr.ErrorCode() == "ValidationException" || apiErr.ErrorCode() == "UnknownOperationException"):
+		res.DeletionNote = "deletion protection is not supported by this DynamoDB server"
+	default:
+		return fmt.Errorf("enabling deletion protection: %w", translateError("UpdateTable", table, regionOf(client), err))
+	}
+	return nil
 }
 
 // describe returns the table's description, or nil if it does not exist.
