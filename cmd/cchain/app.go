@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -43,6 +44,11 @@ type app struct {
 	historyDepth int
 	legacyWrites bool
 	lockTimeout  time.Duration
+	// timeout bounds everything the command does from opening the store
+	// on (--timeout); deadline is that bound, once it is set.
+	timeout        time.Duration
+	deadline       context.Context
+	cancelDeadline context.CancelFunc
 	// asJSON is set by the --json flag of any command; errors are then
 	// printed as JSON too.
 	asJSON bool
@@ -62,6 +68,9 @@ func run(ctx context.Context, args []string, e *env) int {
 	root.SetOut(a.stdout)
 	root.SetErr(e.stderr)
 	err := root.ExecuteContext(ctx)
+	if a.cancelDeadline != nil {
+		defer a.cancelDeadline()
+	}
 	if a.store != nil {
 		if cerr := a.store.Close(); err == nil {
 			err = cerr
@@ -73,6 +82,8 @@ func run(ctx context.Context, args []string, e *env) int {
 	if err != nil && ctx.Err() != nil {
 		// Whatever failed, it failed because the user asked to stop.
 		err = interrupted(ctx)
+	} else if err != nil && a.deadline != nil && context.Cause(a.deadline) == errTimedOut {
+		err = &timeoutError{after: a.timeout, err: err}
 	}
 	if err != nil {
 		asJSON := a.asJSON || slices.Contains(args, "--json")
@@ -122,6 +133,7 @@ func (a *app) config(cmd *cobra.Command) (*config.Config, error) {
 	if a.cfg != nil {
 		return a.cfg, nil
 	}
+	a.startDeadline(cmd)
 	flags := cmd.Flags()
 	if flags.Changed("history-depth") {
 		a.over.HistoryDepth = &a.historyDepth
@@ -157,3 +169,39 @@ type inStoreError struct {
 
 func (e *inStoreError) Error() string { return e.err.Error() + " in " + e.where }
 func (e *inStoreError) Unwrap() error { return e.err }
+
+// defaultTimeout is --timeout's default: a get or put takes well under a
+// second, and the SDK's retries (config.RetryAttempts) at most ~6 s more.
+const defaultTimeout = time.Minute
+
+// errTimedOut is the cause of a command's context that ran out of --timeout.
+var errTimedOut = errors.New("timed out")
+
+// startDeadline gives cmd's context the --timeout deadline, once, when the
+// command starts to use the store: prompts for a secret or a confirmation
+// come before, and are not bounded. exec --watch supervises a command for as
+// long as it runs, so only its first read would be bounded, and is not.
+func (a *app) startDeadline(cmd *cobra.Command) {
+	if a.deadline != nil || a.timeout <= 0 {
+		return
+	}
+	if f := cmd.Flags().Lookup("watch"); f != nil && f.Changed {
+		return
+	}
+	ctx, cancel := context.WithTimeoutCause(cmd.Context(), a.timeout, errTimedOut)
+	a.cancelDeadline = cancel
+	a.deadline = ctx
+	cmd.SetContext(ctx)
+}
+
+// timeoutError is the error of a command that ran out of --timeout.
+type timeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("no answer within --timeout %v: %v\nhint: check that the store's endpoints are reachable, or raise --timeout; a write that timed out landed whole or not at all (see `cchain history SERVICE USER`)", e.after, e.err)
+}
+
+func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }

@@ -121,6 +121,7 @@ func (a *app) newRootCommand() *cobra.Command {
 	p.IntVar(&a.historyDepth, "history-depth", cloudchain.DefaultHistoryDepth, "earlier versions to keep per secret")
 	p.BoolVar(&a.legacyWrites, "legacy-format", false, "write the Python tool's format (DynamoDB + KMS only)")
 	p.DurationVar(&a.lockTimeout, "lock-timeout", config.DefaultLockTimeout, "how long to wait for another process's lock on the embedded store")
+	p.DurationVar(&a.timeout, "timeout", defaultTimeout, "give up on the store after this `duration` (from opening it; 0: never)")
 
 	root.AddCommand(
 		a.newPutCommand(), a.newGetCommand(), a.newHistoryCommand(), a.newRollbackCommand(),
