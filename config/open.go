@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os/user"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -113,9 +115,14 @@ func stsAuthor(client *sts.Client) func(context.Context) (string, error) {
 // SDK's client-side retry quota (500 tokens, 5 per retry, 10 per timeout)
 // only matters to long-running programs. AWS_MAX_ATTEMPTS, AWS_RETRY_MODE
 // and a profile's max_attempts or retry_mode replace this policy.
+//
+// An attempt whose answer has not begun within AttemptTimeout is abandoned
+// and retried like a reset connection, so one lost answer costs
+// AttemptTimeout rather than the whole command's deadline.
 const (
 	RetryAttempts   = 3
 	RetryMaxBackoff = 20 * time.Second
+	AttemptTimeout  = 10 * time.Second
 )
 
 // Retryer returns the retryer of the DynamoDB and KMS clients (see
@@ -233,6 +240,10 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 			return nil, fmt.Errorf("%w: none in the environment or the shared config and credentials files, and no instance role credentials (the EC2 metadata service, unless disabled, is given %s)\n%s", ErrNoCredentials, IMDSBudget, credentialsHint)
 		}
 		return nil, fmt.Errorf("%w: %v\n%s", ErrNoCredentials, oneLine(err), credentialsHint)
+	}
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		// An answer that never comes ends the attempt, which is retried.
+		cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = AttemptTimeout })
 	}
 	cl := &awsClients{cfg: cfg}
 	// AWS_MAX_ATTEMPTS, AWS_RETRY_MODE or the profile's settings win.
