@@ -1,0 +1,12 @@
+package mototest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setDeathSignal makes the kernel kill moto_server when the test binary dies,
+// so a crashed or killed test run leaves no server behind.
+func setDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,477 @@
+// Package mototest runs moto (`moto_server`, an independent emulator of AWS
+// KMS, DynamoDB, SSM, Secrets Manager, STS and IAM) for integration tests,
+// and builds real AWS SDK clients that talk to it.
+//
+// # The server
+//
+// One moto_server process serves a whole test binary. Start starts it on
+// first use, from $CLOUDCHAIN_MOTO_SERVER or else `moto_server` on PATH, on a
+// free loopback port; it takes a few seconds to start. On Linux it dies with
+// the test binary; Main in TestMain also stops it and reports skips.
+//
+// If CLOUDCHAIN_MOTO_ENDPOINT is set (scripts/test sets it), Start returns it
+// and starts nothing.
+//
+// If moto_server is not installed, tests that need it are skipped loudly,
+// except when the CI environment variable is set: then they fail, so that CI
+// never skips them silently.
+//
+// # Independence
+//
+// moto keeps its state per account and region, for as long as the process
+// lives. Tests that need names of their own (KMS aliases above all) take an
+// account of their own: Account returns an endpoint, served by a small
+// loopback proxy, that sends every request to moto in a fresh account (the
+// x-moto-account-id header) and counts the requests per operation.
+//
+// # Credentials
+//
+// The clients built here use static fake credentials (AccessKeyID,
+// SecretAccessKey) and region Region, and never read the environment, the
+// shared config files or the instance metadata service. Env gives the
+// variables that a child process (the cchain binary) needs for the same.
+package mototest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+)
+
+// EndpointEnv names the environment variable that points the tests at an
+// already running moto server instead of starting one.
+const EndpointEnv = "CLOUDCHAIN_MOTO_ENDPOINT"
+
+// BinaryEnv names the environment variable that names the moto_server
+// executable to run, instead of the one on PATH.
+const BinaryEnv = "CLOUDCHAIN_MOTO_SERVER"
+
+// Region is the region of the clients built here.
+const Region = "us-east-1"
+
+// DefaultAccount is the account moto serves requests in when none is named.
+const DefaultAccount = "123456789012"
+
+// Fake static credentials. moto checks no signature.
+const (
+	AccessKeyID     = "AKIDMOTOTEST0000000"
+	SecretAccessKey = "mototest/secret/key/not/a/real/one/000"
+)
+
+// The shared server of this test binary: one per binary is the point.
+var server struct {
+	mu       sync.Mutex
+	started  bool
+	endpoint string
+	err      error
+	missing  bool
+	skipped  int
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logs     *lockedBuffer
+}
+
+// Main runs the package's tests and then stops the shared moto server, if one
+// was started, saying how many tests were skipped because it is missing.
+//
+//	func TestMain(m *testing.M) { mototest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	server.mu.Lock()
+	skipped := server.skipped
+	server.mu.Unlock()
+	if skipped > 0 {
+		fmt.Fprintf(os.Stderr, "*** mototest: SKIPPED %d tests that need moto: moto_server is not installed (pip install 'moto[server]')\n", skipped)
+	}
+	Stop()
+	os.Exit(code)
+}
+
+// Stop kills the shared moto server, if one was started, and waits for it
+// to exit. Later calls to Start fail.
+func Stop() {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if server.cmd != nil && server.cmd.Process != nil {
+		_ = server.cmd.Process.Kill()
+		<-server.exited
+		server.cmd = nil
+	}
+	if server.err == nil {
+		server.err = errors.New("mototest: the server was stopped")
+	}
+	server.started = true
+}
+
+// Start returns the endpoint URL of the shared moto server, starting it on
+// first use. It skips the test if moto_server is not installed (fails it
+// when CI is set), and fails it if the server cannot be started.
+func Start(tb testing.TB) string {
+	tb.Helper()
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		return ep
+	}
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if !server.started {
+		server.started = true
+		server.endpoint, server.missing, server.err = start()
+	}
+	if server.err != nil {
+		if server.missing && os.Getenv("CI") == "" {
+			server.skipped++
+			if server.skipped == 1 {
+				tb.Skipf("mototest: %v: SKIPPING every test that needs moto\nhint: pip install 'moto[server]' (or set %s or %s); with CI set these tests fail instead", server.err, BinaryEnv, EndpointEnv)
+			}
+			tb.Skip("mototest: moto_server is not installed (see the first skip)")
+		}
+		tb.Fatalf("mototest: %v", server.err)
+	}
+	return server.endpoint
+}
+
+// Binary returns the path of moto_server ($CLOUDCHAIN_MOTO_SERVER, or the one
+// on PATH), or an error if it is not installed.
+func Binary() (string, error) {
+	if bin := os.Getenv(BinaryEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return bin, fmt.Errorf("moto_server is not installed: %w", err)
+		}
+		return bin, nil
+	}
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return "", fmt.Errorf("moto_server is not installed: %w", err)
+	}
+	return bin, nil
+}
+
+func start() (endpoint string, missing bool, err error) {
+	bin, err := Binary()
+	if err != nil {
+		return "", true, err
+	}
+	const tries = 3
+	var errs []error
+	for range tries {
+		endpoint, err := startOnce(bin)
+		if err == nil {
+			return endpoint, false, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", false, fmt.Errorf("starting moto_server failed %d times: %w", tries, errors.Join(errs...))
+}
+
+func startOnce(bin string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	// moto reads no credentials, but keep it from any real profile.
+	// MOTO_ACCOUNT_ID would override the account of every request.
+	cmd.Env = append(without(os.Environ(), "MOTO_ACCOUNT_ID"), "AWS_ACCESS_KEY_ID="+AccessKeyID, "AWS_SECRET_ACCESS_KEY="+SecretAccessKey,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent/mototest-config",
+		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent/mototest-credentials")
+	logs := &lockedBuffer{}
+	cmd.Stdout = logs
+	cmd.Stderr = logs
+	setDeathSignal(cmd)
+	exited := make(chan struct{})
+	started := make(chan error)
+	go func() {
+		// The death signal is sent when the thread that started the child
+		// exits: start and wait on one locked thread (see dynalitetest).
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
+		close(exited)
+	}()
+	if err := <-started; err != nil {
+		return "", fmt.Errorf("running %s: %w", bin, err)
+	}
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := waitReady(endpoint, exited); err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return "", fmt.Errorf("moto_server on port %d: %w; its output:\n%s", port, err, logs.String())
+	}
+	server.cmd, server.exited, server.logs = cmd, exited, logs
+	return endpoint, nil
+}
+
+// without drops the variable name from env.
+func without(env []string, name string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady polls moto's API root until it answers 200. A server that
+// answers while our process has exited is someone else's.
+func waitReady(endpoint string, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return errors.New("it exited during start-up")
+		default:
+		}
+		resp, err := client.Get(endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				select {
+				case <-exited:
+					return errors.New("it exited during start-up")
+				default:
+					return nil
+				}
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within 60s (last error: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Logs returns what the shared moto server has printed so far.
+func Logs() string {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if server.logs == nil {
+		return ""
+	}
+	return server.logs.String()
+}
+
+// Env returns the environment variables a child process needs to talk to
+// moto with fake credentials and nothing else: no profile, no instance
+// metadata, no endpoint from the parent's environment.
+func Env() map[string]string {
+	return map[string]string{
+		"AWS_ACCESS_KEY_ID":           AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":       SecretAccessKey,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_REGION":                  Region,
+		"AWS_DEFAULT_REGION":          "",
+		"AWS_PROFILE":                 "",
+		"AWS_ENDPOINT_URL":            "",
+		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/mototest-credentials",
+		"AWS_CONFIG_FILE":             "/nonexistent/mototest-config",
+	}
+}
+
+// httpClient is a loopback HTTP client that never uses a proxy from the
+// environment.
+func httpClient(tb testing.TB) *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil
+	tb.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: transport, Timeout: 30 * time.Second}
+}
+
+// Config returns an SDK configuration for endpoint with static fake
+// credentials and region Region, reading nothing from the environment.
+func Config(tb testing.TB, endpoint string) aws.Config {
+	return aws.Config{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		HTTPClient:   httpClient(tb),
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 50 * time.Millisecond })
+		},
+	}
+}
+
+// DynamoDB returns a DynamoDB client for endpoint.
+func DynamoDB(tb testing.TB, endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(Config(tb, endpoint))
+}
+
+// KMS returns a KMS client for endpoint.
+func KMS(tb testing.TB, endpoint string) *kms.Client { return kms.NewFromConfig(Config(tb, endpoint)) }
+
+// SSM returns an SSM client for endpoint.
+func SSM(tb testing.TB, endpoint string) *ssm.Client { return ssm.NewFromConfig(Config(tb, endpoint)) }
+
+// SecretsManager returns a Secrets Manager client for endpoint.
+func SecretsManager(tb testing.TB, endpoint string) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(Config(tb, endpoint))
+}
+
+// CreateKey creates a symmetric KMS key named by alias (which starts with
+// "alias/") and returns the key's ARN.
+func CreateKey(tb testing.TB, client *kms.Client, alias string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("mototest " + alias)})
+	if err != nil {
+		tb.Fatalf("mototest: creating a KMS key: %v", err)
+	}
+	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+		tb.Fatalf("mototest: creating the alias %s: %v", alias, err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+// NewAccountID returns a random 12-digit account id, never DefaultAccount.
+func NewAccountID(tb testing.TB) string {
+	tb.Helper()
+	n, err := rand.Int(rand.Reader, big.NewInt(899_999_999_999))
+	if err != nil {
+		tb.Fatalf("mototest: %v", err)
+	}
+	return strconv.FormatInt(n.Int64()+100_000_000_000, 10)
+}
+
+// Account is a loopback proxy in front of moto that serves every request in
+// one account of its own, and counts requests per operation.
+type Account struct {
+	// URL is the endpoint to give clients.
+	URL string
+	// ID is the account id.
+	ID string
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// NewAccount starts a proxy to endpoint with a fresh account, closed when tb
+// ends.
+func NewAccount(tb testing.TB, endpoint string) *Account {
+	tb.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		tb.Fatalf("mototest: %v", err)
+	}
+	a := &Account{ID: NewAccountID(tb), counts: map[string]int{}}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the signature covers the host
+			r.Out.Header.Set("x-moto-account-id", a.ID)
+		},
+		Transport: transport,
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("mototest: %v", err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			op := r.Header.Get("X-Amz-Target")
+			if i := strings.LastIndexByte(op, '.'); i >= 0 {
+				op = op[i+1:]
+			}
+			a.mu.Lock()
+			a.counts[op]++
+			a.mu.Unlock()
+			rp.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = srv.Serve(l) }()
+	tb.Cleanup(func() {
+		_ = srv.Close()
+		transport.CloseIdleConnections()
+	})
+	a.URL = "http://" + l.Addr().String()
+	return a
+}
+
+// Count returns how many requests of operation op (the part of X-Amz-Target
+// after the dot, such as "Decrypt") went through since the last Reset.
+func (a *Account) Count(op string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.counts[op]
+}
+
+// Counts returns a copy of every count.
+func (a *Account) Counts() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := make(map[string]int, len(a.counts))
+	for k, v := range a.counts {
+		m[k] = v
+	}
+	return m
+}
+
+// Reset sets every count to zero.
+func (a *Account) Reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.counts)
+}
