@@ -258,3 +258,23 @@ func (s *Store) RotateServiceKey(ctx context.Context, service string) (int64, er
 	}
 	return keys.rotate(ctx, s.lookupAuthor(ctx))
 }
+
+// RewrapServiceKeys wraps every version of the service key of service again
+// under the key of to (a new KMS key), in one conditional write of the key
+// ring; no secret is re-encrypted. Afterwards the service's secrets read
+// with a store whose key provider uses the new key, with no decrypt_keys
+// entry for the old one (records older than service keys still name their
+// own key: run Upgrade first). It costs one key-provider Decrypt and one
+// Encrypt per service key version. It is idempotent and returns how many
+// versions it re-wrapped (0 for a service without a key ring).
+func (s *Store) RewrapServiceKeys(ctx context.Context, service string, to Encrypter) (int, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	keys, err := s.loadKeys(ctx, service)
+	if err != nil {
+		return 0, err
+	}
+	defer keys.close()
+	return keys.rewrap(ctx, to, s.lookupAuthor(ctx))
+}

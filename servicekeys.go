@@ -407,3 +407,34 @@ func (c *keyCache) clear() {
 		delete(c.m, id)
 	}
 }
+
+// rewrap wraps every version of the service key again under to's key, and
+// stores the ring with the same versions, seal and MAC key. Records are not
+// touched. It returns how many versions it re-wrapped.
+func (k *serviceKeys) rewrap(ctx context.Context, to Encrypter, author string) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ring == nil {
+		return 0, nil
+	}
+	newest, err := k.keyLocked(ctx, k.ring.newest().Version)
+	if err != nil {
+		return 0, err
+	}
+	next := &keyring{Sealed: k.ring.Sealed}
+	for _, e := range k.ring.Entries {
+		plain, err := k.keyLocked(ctx, e.Version)
+		if err != nil {
+			return 0, err
+		}
+		wrapped, keyID, err := to.Encrypt(ctx, plain, ServiceContext(k.service))
+		if err != nil {
+			return 0, fmt.Errorf("wrapping service key version %d of %s under the new key: %w", e.Version, k.service, err)
+		}
+		next.Entries = append(next.Entries, keyEntry{Version: e.Version, KeyID: keyID, Context: ServiceContext(k.service), Wrapped: wrapped})
+	}
+	if err := k.saveLocked(ctx, next, newest, author); err != nil {
+		return 0, err
+	}
+	return len(next.Entries), nil
+}

@@ -87,6 +87,21 @@ func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 	return nil, fmt.Errorf("%w: unknown backend %q", ErrConfig, c.Backend)
 }
 
+// NewKMSKey returns a key provider for the KMS key keyID (an alias, key id
+// or ARN), with the configured region, endpoint and credentials, for moving
+// service keys to it (Store.RewrapServiceKeys). It is for the DynamoDB
+// backend only.
+func (c *Config) NewKMSKey(ctx context.Context, keyID string) (cloudchain.Encrypter, error) {
+	if c.Backend != BackendDynamoDB {
+		return nil, fmt.Errorf("%w: moving to a new KMS key needs the dynamodb backend; the embedded store uses its own master key", ErrConfig)
+	}
+	clients, err := c.awsClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return awskms.New(clients.kms, keyID), nil
+}
+
 func localAuthor(context.Context) (string, error) {
 	u, err := user.Current()
 	if err != nil {
