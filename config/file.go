@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -154,7 +153,22 @@ func lineOfSection(data []byte, section string) int {
 // showable says whether a name read from the file may be quoted in an
 // error: a short identifier, as every real section and key is. Anything else
 // may be a secret from a file that is not a config file at all.
-var showable = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,31}$`).MatchString
+//
+// It is a plain function rather than a package-level regexp, which every
+// cchain process would compile at start (--help included).
+func showable(name string) bool {
+	isLetter := func(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+	if len(name) == 0 || len(name) > 32 || !isLetter(name[0]) {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		c := name[i]
+		if !isLetter(c) && (c < '0' || c > '9') && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 func at(path string, line int) string {
 	if line > 0 {

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 )
 
+// The patterns are compiled on first use, not at start-up of every process.
 var (
-	cloudchainSection = regexp.MustCompile(`(?m)^[ \t]*\[cloudchain\][ \t]*\r?$`)
-	legacyReadsKey    = regexp.MustCompile(`(?im)^[ \t]*legacy_reads[ \t]*[=:]`)
+	cloudchainSection = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^[ \t]*\[cloudchain\][ \t]*\r?$`) })
+	legacyReadsKey    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?im)^[ \t]*legacy_reads[ \t]*[=:]`) })
 )
 
 // noLegacyReads records legacy_reads = false in the config file, for a table
@@ -42,11 +44,11 @@ func setLegacyReadsFalse(path string) error {
 	if err != nil {
 		return err
 	}
-	if legacyReadsKey.Match(data) {
+	if legacyReadsKey().Match(data) {
 		return nil
 	}
 	var out []byte
-	if loc := cloudchainSection.FindIndex(data); loc != nil {
+	if loc := cloudchainSection().FindIndex(data); loc != nil {
 		out = append(out, data[:loc[1]]...)
 		out = append(out, "\nlegacy_reads = false"...)
 		out = append(out, data[loc[1]:]...)

@@ -132,11 +132,25 @@ type jsonError struct {
 	} `json:"error"`
 }
 
+// exitCoder is an error that carries the exit status cchain must end with.
+type exitCoder interface{ exitCode() int }
+
 // report prints err on w and returns the exit code: as `cchain: message`
 // then `hint: ...` when one helps, or as one JSON object when asJSON. This
 // is the only place errors are printed. Messages may hold stored text (names,
 // key ids), so unsafe characters are escaped line by line.
 func report(w io.Writer, err error, asJSON bool) int {
+	// An error that carries its own exit status (the status of a command
+	// that exec supervised, diff's "they differ") keeps it; with an empty
+	// message nothing is printed.
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		if err.Error() == "" {
+			return ec.exitCode()
+		}
+		report(w, errors.New(err.Error()), asJSON)
+		return ec.exitCode()
+	}
 	code, hint := classify(err)
 	lines := strings.Split(err.Error(), "\n")
 	for i, l := range lines {
