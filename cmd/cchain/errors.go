@@ -143,15 +143,14 @@ func report(w io.Writer, err error, asJSON bool) int {
 	// An error that carries its own exit status (the status of a command
 	// that exec supervised, diff's "they differ") keeps it; with an empty
 	// message nothing is printed.
+	code, hint := classify(err)
 	var ec exitCoder
 	if errors.As(err, &ec) {
+		code = ec.exitCode()
 		if err.Error() == "" {
-			return ec.exitCode()
+			return code
 		}
-		report(w, errors.New(err.Error()), asJSON)
-		return ec.exitCode()
 	}
-	code, hint := classify(err)
 	lines := strings.Split(err.Error(), "\n")
 	for i, l := range lines {
 		lines[i] = safeInline(l)
