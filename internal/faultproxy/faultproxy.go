@@ -28,11 +28,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,8 +91,12 @@ func (k Kind) String() string {
 // Fault is one injected fault.
 type Fault struct {
 	Kind Kind
-	// Delay is how long a Slow fault waits before forwarding.
+	// Delay is how long a Slow fault waits before forwarding, or, with
+	// After, before answering.
 	Delay time.Duration
+	// After makes a Slow fault forward the request at once, so that the
+	// server applies it, and hold the answer for Delay.
+	After bool
 }
 
 // Proxy is a fault-injecting HTTP proxy on 127.0.0.1. Its methods are safe
@@ -321,6 +327,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w)
 		return
 	case Slow:
+		if f.After {
+			break
+		}
 		t := time.NewTimer(f.Delay)
 		select {
 		case <-t.C:
@@ -345,6 +354,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil || f.Kind == ResetAfter {
 		reset(w)
 		return
+	}
+	if f.Kind == Slow && f.After {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-p.closing:
+			t.Stop()
+			reset(w)
+			return
+		}
 	}
 	for k, vs := range resp.Header {
 		for _, v := range vs {
@@ -410,6 +432,11 @@ func writeAWSError(w http.ResponseWriter, r *http.Request, status int, errType s
 	}
 	body := fmt.Sprintf(`{"__type":%q,"message":"injected fault: %s"}`, errType, errType)
 	w.Header().Set("Content-Type", ct)
+	if ct == "application/x-amz-json-1.0" {
+		// DynamoDB checksums every answer, errors too; the SDK warns when
+		// the header is missing.
+		w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
+	}
 	w.Header().Set("X-Amzn-Errortype", errType)
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(status)
