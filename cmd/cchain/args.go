@@ -138,11 +138,23 @@ func unknownCommand(root *cobra.Command, word string) error {
 	if s := suggest(root, word); s != "" {
 		return usagef("unknown command %s; did you mean `cchain %s`?", notShown, s)
 	}
-	return usagef("unexpected argument %s; the commands are %s; quote a secret that has spaces, or give it on stdin with -s -", notShown, commandList)
+	return usagef("unexpected argument %s; the commands are %s; quote a secret that has spaces, or give it on stdin with -s -", notShown, commandList(root))
 }
 
-// commandList names the commands, for messages, in the order of the manual.
-const commandList = "put, get, history, rollback, delete, undelete, list, status, setup and version"
+// commandList names root's commands for messages, from root itself so that
+// it never lags behind them.
+func commandList(root *cobra.Command) string {
+	var names []string
+	for _, c := range root.Commands() {
+		if c.IsAvailableCommand() && c.Name() != "help" && c.Name() != "completion" {
+			names = append(names, c.Name())
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
 
 // parseVersion parses a version number given as an argument or flag.
 func parseVersion(s string) (int64, error) {

@@ -138,7 +138,7 @@ with the command's exit code (128+N when signal N killed it).`,
 			if err != nil {
 				return err
 			}
-			return a.finish(runExec(cmd.Context(), a, st, o))
+			return runExec(cmd.Context(), a, st, o)
 		},
 	}
 	naming.addFlags(cmd.Flags())
@@ -172,30 +172,6 @@ type exitStatusError struct {
 func (e *exitStatusError) Error() string   { return e.msg }
 func (e *exitStatusError) exitStatus() int { return e.code }
 func (e *exitStatusError) exitCode() int   { return e.code }
-
-// finish returns err for run to report. errors.go does not yet map an
-// exitStatusError to its code (see REQUESTS.md), so until it does, finish
-// prints the message as report would and ends the process itself, after
-// closing the store. It checks what classify and report do, so that it
-// steps aside by itself once they know exit statuses.
-func (a *app) finish(err error) error {
-	var es *exitStatusError
-	if !errors.As(err, &es) {
-		return err
-	}
-	var probe bytes.Buffer
-	if code := report(&probe, &exitStatusError{code: es.code}, false); code == es.code && probe.Len() == 0 {
-		return err
-	}
-	if es.msg != "" {
-		report(a.env.stderr, errors.New(es.msg), false)
-	}
-	if a.store != nil {
-		_ = a.store.Close()
-	}
-	os.Exit(es.code)
-	return nil
-}
 
 // runExec builds the command's environment and runs it: in place of cchain,
 // or supervised with --watch. It returns only on failure, or with the

@@ -129,6 +129,7 @@ func (a *app) newRootCommand() *cobra.Command {
 		a.newSetupCommand(), a.newVersionCommand(), a.newUpgradeCommand(), a.newRotateCommand(),
 		a.newExecCommand(), a.newEnvCommand(), a.newRenderCommand(),
 		a.newExportCommand(), a.newImportCommand(), a.newDiffCommand(), a.newCpCommand(),
+		a.newPolicyCommand(),
 	)
 	a.completeNames(root) // after every AddCommand: it reads the commands' Use lines
 	root.SetHelpCommand(newHelpCommand())
@@ -156,7 +157,7 @@ func newHelpCommand() *cobra.Command {
 				if s := suggest(root, word); s != "" {
 					return usagef("no help topic %s; did you mean `cchain help %s`?", notShown, s)
 				}
-				return usagef("no help topic %s; the commands are %s", notShown, commandList)
+				return usagef("no help topic %s; the commands are %s", notShown, commandList(root))
 			}
 			target.InitDefaultHelpFlag()
 			return target.Help()
