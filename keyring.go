@@ -171,18 +171,24 @@ func decodeKeyring(service string, rec *Record) (*keyring, error) {
 	return k, nil
 }
 
-// deriveRecordKey derives a FormatV2 record's own key from the service key
-// and the record's salt, bound to its row, version and service key version.
+// deriveRecordKey derives a FormatV2 record's own key from the service key:
+// HKDF-SHA256's Expand step with the service key as the pseudorandom key and
+// an info string that holds the record's random salt, service, user, version
+// and service key version. The Extract step is left out because the service
+// key is already a uniformly random 256-bit key (RFC 5869, section 3.3); the
+// random salt makes every record's key its own.
 func deriveRecordKey(serviceKey []byte, service, user string, r *Record) ([]byte, error) {
-	info := []byte(recordKeyInfo)
+	if len(r.Salt) != saltSize {
+		return nil, fmt.Errorf("%w (salt has the wrong size)", ErrAuthentication)
+	}
+	info := make([]byte, 0, len(recordKeyInfo)+saltSize+len(service)+len(user)+32)
+	info = append(info, recordKeyInfo...)
+	info = append(info, r.Salt...)
 	info = appendField(info, []byte(service))
 	info = appendField(info, []byte(user))
 	info = binary.AppendVarint(info, r.Version)
 	info = binary.AppendVarint(info, r.KeyVersion)
-	if len(r.Salt) != saltSize {
-		return nil, fmt.Errorf("%w (salt has the wrong size)", ErrAuthentication)
-	}
-	return hkdf.Key(sha256.New, serviceKey, r.Salt, string(info), dataKeySize)
+	return hkdf.Expand(sha256.New, serviceKey, string(info), dataKeySize)
 }
 
 // sealV2 seals plaintext into r (a FormatV2 record with every metadata field
