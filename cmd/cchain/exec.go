@@ -170,7 +170,6 @@ type exitStatusError struct {
 }
 
 func (e *exitStatusError) Error() string   { return e.msg }
-func (e *exitStatusError) exitStatus() int { return e.code }
 func (e *exitStatusError) exitCode() int   { return e.code }
 
 // runExec builds the command's environment and runs it: in place of cchain,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func runStartup(ctx context.Context, args []string, w io.Writer) error {
 	}
 	bins := fs.Args()
 	if len(bins) == 0 {
-		return fmt.Errorf("usage: benchtool startup [-runs N] [-args ARGS] [-inittrace N] BINARY...")
+		return errors.New("usage: benchtool startup [-runs N] [-args ARGS] [-inittrace N] BINARY")
 	}
 	argv := strings.Fields(*argStr)
 	env := []string{"HOME=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}

@@ -113,7 +113,7 @@ func buildCchain(t *testing.T, dir string) string {
 	bin := filepath.Join(dir, "cchain")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/cloudchain/cloudchain/cmd/cchain")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/cloudchain/cloudchain/cmd/cchain")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building cchain: %v\n%s", err, out)
 	}

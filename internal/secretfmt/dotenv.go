@@ -29,7 +29,7 @@ func writeDotenvValue(buf *bytes.Buffer, v []byte) {
 	// compose take a quote after a backslash for part of the value, and
 	// godotenv rewrites "---\n" anywhere in a file: so no quote, no line
 	// break and no final backslash.
-	if bytes.IndexAny(v, "'\n\r") < 0 && !bytes.HasSuffix(v, []byte{'\\'}) {
+	if !bytes.ContainsAny(v, "'\n\r") && !bytes.HasSuffix(v, []byte{'\\'}) {
 		buf.WriteByte('\'')
 		buf.Write(v)
 		buf.WriteByte('\'')

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string) error {
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				return fmt.Errorf("Query: %w", err)
+				return fmt.Errorf("dynamodb:Query: %w", err)
 			}
 			items += len(page.Items)
 		}
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string) error {
 		EncryptionContext: map[string]string{"service": *service},
 	})
 	if err != nil {
-		return fmt.Errorf("Decrypt: %w", err)
+		return fmt.Errorf("kms:Decrypt: %w", err)
 	}
 	clear(dec.Plaintext)
 	if mode == "put" {
