@@ -169,8 +169,8 @@ type exitStatusError struct {
 	msg  string
 }
 
-func (e *exitStatusError) Error() string   { return e.msg }
-func (e *exitStatusError) exitCode() int   { return e.code }
+func (e *exitStatusError) Error() string { return e.msg }
+func (e *exitStatusError) exitCode() int { return e.code }
 
 // runExec builds the command's environment and runs it: in place of cchain,
 // or supervised with --watch. It returns only on failure, or with the
