@@ -557,7 +557,7 @@ func TestMalformedItems(t *testing.T) {
 		"VerMismatch":  {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "5"}},
 		"BadSecret":    {"Secret": s("!!! not base64 !!!")},
 		"Nothing":      {"Other": s("x")},
-		"HistNotList": {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "1"}, "Hist": s("junk")},
+		"HistNotList":  {"Rec": &types.AttributeValueMemberB{Value: good}, "Ver": &types.AttributeValueMemberN{Value: "1"}, "Hist": s("junk")},
 	}
 	for name, attrs := range cases {
 		t.Run(name, func(t *testing.T) {
