@@ -159,7 +159,7 @@ func awsCmds(s *awsServers) map[string]func(ts *testscript.TestScript, neg bool,
 			if len(args) != 3 {
 				ts.Fatalf("usage: legacyput SERVICE USER SECRET")
 			}
-			out, err := scriptKMS(ts).NewClient().Encrypt(ctx, &kms.EncryptInput{
+			out, err := scriptKMSClient(ts).Encrypt(ctx, &kms.EncryptInput{
 				KeyId: aws.String("alias/cloudchain"), Plaintext: []byte(args[2]),
 				EncryptionContext: cloudchain.LegacyContext(),
 			})
@@ -197,7 +197,7 @@ func awsCmds(s *awsServers) map[string]func(ts *testscript.TestScript, neg bool,
 			}
 			blob, err := base64.StdEncoding.DecodeString(sec.Value)
 			ts.Check(err)
-			dec, err := scriptKMS(ts).NewClient().Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: cloudchain.LegacyContext()})
+			dec, err := scriptKMSClient(ts).Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: cloudchain.LegacyContext()})
 			ts.Check(err)
 			if neg {
 				ts.Fatalf("the Python client could read the item")

@@ -118,6 +118,7 @@ is a terminal and the file holds 100 secrets or more.`,
 	cmd.Flags().BoolVar(&a.asJSON, "json", false, "print the report as JSON")
 	_ = cmd.RegisterFlagCompletionFunc("format", completeFormats)
 	_ = cmd.RegisterFlagCompletionFunc("service", a.completeServices)
+	a.addImportFrom(cmd, &o.service, &o.dryRun) // import_from.go: --from credstash, ssm, secretsmanager
 	return cmd
 }
 

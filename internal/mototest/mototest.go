@@ -328,23 +328,25 @@ func Env() map[string]string {
 	}
 }
 
-// httpClient is a loopback HTTP client that never uses a proxy from the
-// environment.
-func httpClient(tb testing.TB) *http.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
-	tb.Cleanup(transport.CloseIdleConnections)
-	return &http.Client{Transport: transport, Timeout: 30 * time.Second}
+// Config returns an SDK configuration for endpoint with static fake
+// credentials and region Region, reading nothing from the environment. Its
+// idle connections are closed when tb ends.
+func Config(tb testing.TB, endpoint string) aws.Config {
+	cfg := ClientConfig(endpoint)
+	tb.Cleanup(cfg.HTTPClient.(*http.Client).CloseIdleConnections)
+	return cfg
 }
 
-// Config returns an SDK configuration for endpoint with static fake
-// credentials and region Region, reading nothing from the environment.
-func Config(tb testing.TB, endpoint string) aws.Config {
+// ClientConfig is Config for callers that are not tests (testscript
+// setups).
+func ClientConfig(endpoint string) aws.Config {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil // loopback only: never through a proxy from the environment
 	return aws.Config{
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
-		HTTPClient:   httpClient(tb),
+		HTTPClient:   &http.Client{Transport: transport, Timeout: 30 * time.Second},
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 50 * time.Millisecond })
 		},
@@ -373,62 +375,98 @@ func CreateKey(tb testing.TB, client *kms.Client, alias string) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("mototest " + alias)})
-	if err != nil {
-		tb.Fatalf("mototest: creating a KMS key: %v", err)
-	}
-	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
-		tb.Fatalf("mototest: creating the alias %s: %v", alias, err)
-	}
-	return aws.ToString(out.KeyMetadata.Arn)
-}
-
-// NewAccountID returns a random 12-digit account id, never DefaultAccount.
-func NewAccountID(tb testing.TB) string {
-	tb.Helper()
-	n, err := rand.Int(rand.Reader, big.NewInt(899_999_999_999))
+	arn, err := NewKey(ctx, client, alias)
 	if err != nil {
 		tb.Fatalf("mototest: %v", err)
 	}
-	return strconv.FormatInt(n.Int64()+100_000_000_000, 10)
+	return arn
+}
+
+// NewKey is CreateKey for callers that are not tests (testscript setups).
+func NewKey(ctx context.Context, client *kms.Client, alias string) (string, error) {
+	out, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("mototest " + alias)})
+	if err != nil {
+		return "", fmt.Errorf("creating a KMS key: %w", err)
+	}
+	if _, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+		return "", fmt.Errorf("creating the alias %s: %w", alias, err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
+}
+
+// newAccountID returns a random 12-digit account id, never DefaultAccount.
+func newAccountID() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(899_999_999_999))
+	if err != nil {
+		return "", fmt.Errorf("choosing an account id: %w", err)
+	}
+	id := strconv.FormatInt(n.Int64()+100_000_000_000, 10)
+	if id == DefaultAccount {
+		return newAccountID()
+	}
+	return id, nil
 }
 
 // Account is a loopback proxy in front of moto that serves every request in
-// one account of its own, and counts requests per operation.
+// one account of its own, counts requests per operation, and can answer
+// chosen requests with an injected error instead of passing them on.
 type Account struct {
 	// URL is the endpoint to give clients.
 	URL string
 	// ID is the account id.
 	ID string
 
+	srv       *http.Server
+	transport *http.Transport
+
 	mu     sync.Mutex
 	counts map[string]int
+	faults map[string][]fault
+}
+
+type fault struct {
+	code   string
+	status int
 }
 
 // NewAccount starts a proxy to endpoint with a fresh account, closed when tb
 // ends.
 func NewAccount(tb testing.TB, endpoint string) *Account {
 	tb.Helper()
-	target, err := url.Parse(endpoint)
+	a, err := OpenAccount(endpoint)
 	if err != nil {
 		tb.Fatalf("mototest: %v", err)
 	}
-	a := &Account{ID: NewAccountID(tb), counts: map[string]int{}}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
+	tb.Cleanup(a.Close)
+	return a
+}
+
+// OpenAccount starts a proxy to endpoint with a fresh account. Close it.
+func OpenAccount(endpoint string) (*Account, error) {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("the moto endpoint: %w", err)
+	}
+	id, err := newAccountID()
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{ID: id, counts: map[string]int{}, faults: map[string][]fault{}}
+	a.transport = http.DefaultTransport.(*http.Transport).Clone()
+	a.transport.Proxy = nil
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.Out.Host = r.In.Host // the signature covers the host
 			r.Out.Header.Set("x-moto-account-id", a.ID)
 		},
-		Transport: transport,
+		Transport: a.transport,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("mototest: %v", err)
+		return nil, fmt.Errorf("starting the account proxy: %w", err)
 	}
-	srv := &http.Server{
+	a.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			op := r.Header.Get("X-Amz-Target")
 			if i := strings.LastIndexByte(op, '.'); i >= 0 {
@@ -436,18 +474,52 @@ func NewAccount(tb testing.TB, endpoint string) *Account {
 			}
 			a.mu.Lock()
 			a.counts[op]++
+			var f *fault
+			if q := a.faults[op]; len(q) > 0 {
+				f = &q[0]
+				a.faults[op] = q[1:]
+			}
 			a.mu.Unlock()
+			if f != nil {
+				// The JSON protocol's error shape (KMS, DynamoDB, SSM,
+				// Secrets Manager).
+				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+				w.Header().Set("X-Amzn-Errortype", f.code)
+				w.WriteHeader(f.status)
+				fmt.Fprintf(w, `{"__type":%q,"message":"injected by mototest"}`, f.code)
+				return
+			}
 			rp.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	go func() { _ = srv.Serve(l) }()
-	tb.Cleanup(func() {
-		_ = srv.Close()
-		transport.CloseIdleConnections()
-	})
+	go func() { _ = a.srv.Serve(l) }()
 	a.URL = "http://" + l.Addr().String()
-	return a
+	return a, nil
+}
+
+// Close stops the proxy.
+func (a *Account) Close() {
+	_ = a.srv.Close()
+	a.transport.CloseIdleConnections()
+}
+
+// Fail makes the next n requests of operation op fail with the error code
+// (ThrottlingException, AccessDeniedException, ...) and HTTP status, without
+// reaching moto.
+func (a *Account) Fail(op string, n int, code string, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for range n {
+		a.faults[op] = append(a.faults[op], fault{code, status})
+	}
+}
+
+// ClearFaults drops every pending fault.
+func (a *Account) ClearFaults() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.faults)
 }
 
 // Count returns how many requests of operation op (the part of X-Amz-Target
