@@ -178,6 +178,24 @@ var localCmds = map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		_, err = b.Save(ctx, prev, it)
 		ts.Check(err)
 	},
+	// plantdeleted SERVICE USER pushes a deletion marker that was not sealed
+	// under the service key on top of (SERVICE, USER), as anyone with write
+	// access to the file could.
+	"plantdeleted": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 2 {
+			ts.Fatalf("usage: plantdeleted SERVICE USER")
+		}
+		ctx := context.Background()
+		b, err := bolt.Open(filepath.Join(ts.Getenv("HOME"), ".local/share/cloudchain/secrets.db"))
+		ts.Check(err)
+		prev, err := b.Load(ctx, args[0], args[1])
+		ts.Check(err)
+		marker := &cloudchain.Record{Format: cloudchain.FormatV2, Version: prev.Version() + 1, Deleted: true, KeyVersion: 1,
+			Author: "root", Salt: make([]byte, 32), Nonce: make([]byte, 12), Ciphertext: make([]byte, 16)}
+		next := &cloudchain.Item{Service: args[0], User: args[1], Records: append([]*cloudchain.Record{marker}, prev.Records...)}
+		_, err = b.Save(ctx, prev, next)
+		ts.Check(err)
+	},
 	// nosecretondisk TEXT fails if TEXT appears in any file under $HOME.
 	"nosecretondisk": func(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 1 {
