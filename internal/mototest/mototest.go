@@ -36,8 +36,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -419,9 +421,10 @@ type Account struct {
 	srv       *http.Server
 	transport *http.Transport
 
-	mu     sync.Mutex
-	counts map[string]int
-	faults map[string][]fault
+	mu            sync.Mutex
+	counts        map[string]int
+	faults        map[string][]fault
+	incorrectKeys bool
 }
 
 type fault struct {
@@ -460,7 +463,8 @@ func OpenAccount(endpoint string) (*Account, error) {
 			r.Out.Host = r.In.Host // the signature covers the host
 			r.Out.Header.Set("x-moto-account-id", a.ID)
 		},
-		Transport: a.transport,
+		Transport:      a.transport,
+		ModifyResponse: a.modifyResponse,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -489,6 +493,19 @@ func OpenAccount(endpoint string) (*Account, error) {
 				fmt.Fprintf(w, `{"__type":%q,"message":"injected by mototest"}`, f.code)
 				return
 			}
+			if op == "Decrypt" && a.translating() {
+				// Note whether the request names a key, for modifyResponse.
+				body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				var in struct{ KeyId string }
+				if json.Unmarshal(body, &in) == nil && in.KeyId != "" {
+					r.Header.Set(namesKeyHeader, "1")
+				}
+			}
 			rp.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -496,6 +513,49 @@ func OpenAccount(endpoint string) (*Account, error) {
 	go func() { _ = a.srv.Serve(l) }()
 	a.URL = "http://" + l.Addr().String()
 	return a, nil
+}
+
+// namesKeyHeader marks, between the proxy's handler and its response
+// hook, a Decrypt request that names a key.
+const namesKeyHeader = "X-Mototest-Names-Key"
+
+// TranslateIncorrectKey makes the proxy answer as AWS does where moto does
+// not: a Decrypt that names a KeyId other than the ciphertext's key gets
+// IncorrectKeyException from AWS, and AccessDeniedException with no message
+// from moto 5.2.1. With it on, every such bare AccessDeniedException to a
+// Decrypt that names a key becomes IncorrectKeyException. Use it only where
+// no key policy can deny a request (moto raises the same bare error for
+// those), and see DESIGN.md on the differences between the emulators.
+func (a *Account) TranslateIncorrectKey() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.incorrectKeys = true
+}
+
+func (a *Account) translating() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.incorrectKeys
+}
+
+func (a *Account) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode != http.StatusBadRequest || resp.Request.Header.Get(namesKeyHeader) == "" {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var e map[string]any
+	if json.Unmarshal(body, &e) == nil && e["__type"] == "AccessDeniedException" && e["message"] == nil && e["Message"] == nil {
+		body = []byte(`{"__type":"IncorrectKeyException","message":"The key ID in the request does not identify the key that can decrypt the ciphertext (translated by mototest from moto's AccessDeniedException)"}`)
+		resp.Header.Del("X-Amzn-Errortype")
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	resp.ContentLength = int64(len(body))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }
 
 // Close stops the proxy.
