@@ -354,6 +354,12 @@ func (f *fakeSM) ListSecrets(_ context.Context, in *secretsmanager.ListSecretsIn
 }
 
 func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	switch aws.ToString(in.SecretId) {
+	case "prod/gone":
+		return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException"}
+	case "zzz/outage":
+		return nil, &smithy.GenericAPIError{Code: "InternalServiceError"}
+	}
 	return f.secrets[aws.ToString(in.SecretId)], nil
 }
 
@@ -373,14 +379,18 @@ func TestReadSecretsManager(t *testing.T) {
 	for n := range f.secrets {
 		f.names = append(f.names, n)
 	}
+	f.names = append(f.names, "prod/gone", "zzz/outage")
 	tests := []struct {
 		opts                      SecretsManagerOptions
 		wantSecrets, wantFailures string
 	}{
 		{SecretsManagerOptions{Prefix: "prod/"},
 			`[prod/bin/value=` + "\x00\x01\x02\xff" + ` prod/db/username=admin prod/db/password=päss prod/db/port=5432 prod/db/tls={"on":true} prod/empty/value={} prod/token/value=plain-token]`,
-			"[secretsmanager prod/dup]"},
+			"[secretsmanager prod/dup secretsmanager prod/gone]"},
 		{SecretsManagerOptions{Prefix: "prod/t", Service: "S"}, "[S/prod/token=plain-token]", "[]"},
+	}
+	if _, err := ReadSecretsManager(context.Background(), f, SecretsManagerOptions{Prefix: "zzz/"}); err == nil || !strings.Contains(err.Error(), "InternalServiceError") {
+		t.Errorf("an outage: err = %v, want it to stop the read", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.opts.Prefix+tt.opts.Service, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	smithy "github.com/aws/smithy-go"
 )
 
 // SecretsManagerAPI is the pair of Secrets Manager operations the reader
@@ -69,6 +70,13 @@ func ReadSecretsManager(ctx context.Context, api SecretsManagerAPI, o SecretsMan
 	for _, name := range names {
 		out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 		if err != nil {
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && secretsOwnError(apiErr.ErrorCode()) {
+				// This secret's own trouble: deleted since the listing,
+				// scheduled for deletion, its KMS key denied.
+				res.Failures = append(res.Failures, Failure{Source: "secretsmanager " + name, Err: fmt.Errorf("reading it: %s", apiErr.ErrorCode())})
+				continue
+			}
 			res.Zero()
 			return nil, fmt.Errorf("reading the secret %s from Secrets Manager: %w", printable(name), err)
 		}
@@ -97,6 +105,16 @@ func ReadSecretsManager(ctx context.Context, api SecretsManagerAPI, o SecretsMan
 		res.Secrets = append(res.Secrets, secrets...)
 	}
 	return &res, nil
+}
+
+// secretsOwnError reports whether a GetSecretValue error code is about the
+// one secret rather than the service or the caller's access to it all.
+func secretsOwnError(code string) bool {
+	switch code {
+	case "ResourceNotFoundException", "DecryptionFailure", "InvalidRequestException", "AccessDeniedException":
+		return true
+	}
+	return false
 }
 
 func mapSecret(name string, out *secretsmanager.GetSecretValueOutput, service string) ([]Secret, error) {
