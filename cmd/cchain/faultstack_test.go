@@ -22,6 +22,8 @@ type faultStack struct {
 	ddbP  *faultproxy.Proxy
 	kmsP  *faultproxy.Proxy
 	check *cloudchain.Store
+	kms   *kmstest.Server
+	table string
 }
 
 func newFaultStack(t *testing.T) *faultStack {
@@ -42,6 +44,8 @@ func newFaultStack(t *testing.T) *faultStack {
 		ddbP:  dp,
 		kmsP:  kp,
 		check: cloudchain.New(dynamodb.New(s.ddb, table), awskms.New(k.NewClient(), "alias/cloudchain")),
+		kms:   k,
+		table: table,
 	}
 }
 
