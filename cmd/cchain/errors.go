@@ -82,6 +82,8 @@ func classify(err error) (int, string) {
 		return exitUsage, "run `cchain --help` for usage"
 	case errors.As(err, &se):
 		return se.code(), ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return exitUnavailable, "the store did not answer within --timeout; try again, or raise --timeout"
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted, ""
 	case errors.Is(err, cloudchain.ErrInvalidID):

@@ -58,10 +58,10 @@ func TestFaultsThroughBinary(t *testing.T) {
 		code    int
 		message string
 	}{
-		{"hung DynamoDB read", f.ddbP, "BatchGetItem", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"get", "db", "alice", "--timeout", "2s"}, exitError, "no answer within --timeout 2s"},
-		{"hung KMS", f.kmsP, "Decrypt", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"put", "db", "alice", "-", "--timeout", "2s"}, exitError, "no answer within --timeout 2s"},
-		{"hung write", f.ddbP, "PutItem", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"put", "db", "alice", "-", "--timeout", "2s"}, exitError, "no answer within --timeout 2s"},
-		{"slower than --timeout", f.ddbP, "*", faultproxy.Fault{Kind: faultproxy.Slow, Delay: 3 * time.Second}, []string{"get", "db", "alice", "--timeout", "1s"}, exitError, "no answer within --timeout 1s"},
+		{"hung DynamoDB read", f.ddbP, "BatchGetItem", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"get", "db", "alice", "--timeout", "2s"}, exitUnavailable, "no answer within --timeout 2s"},
+		{"hung KMS", f.kmsP, "Decrypt", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"put", "db", "alice", "-", "--timeout", "2s"}, exitUnavailable, "no answer within --timeout 2s"},
+		{"hung write", f.ddbP, "PutItem", faultproxy.Fault{Kind: faultproxy.Hang}, []string{"put", "db", "alice", "-", "--timeout", "2s"}, exitUnavailable, "no answer within --timeout 2s"},
+		{"slower than --timeout", f.ddbP, "*", faultproxy.Fault{Kind: faultproxy.Slow, Delay: 3 * time.Second}, []string{"get", "db", "alice", "--timeout", "1s"}, exitUnavailable, "no answer within --timeout 1s"},
 		{"throttled", f.ddbP, "BatchGetItem", faultproxy.Fault{Kind: faultproxy.Throttling}, []string{"get", "db", "alice"}, exitUnavailable, "throttled"},
 		{"500s", f.ddbP, "PutItem", faultproxy.Fault{Kind: faultproxy.Status500}, []string{"put", "db", "alice", "-"}, exitError, "InternalServerError"},
 		{"resets", f.kmsP, "Decrypt", faultproxy.Fault{Kind: faultproxy.Reset}, []string{"get", "db", "alice"}, exitError, "connection reset"},
