@@ -54,6 +54,24 @@ func (s *Store) loadRowAlone(ctx context.Context, service, user string) (row, ri
 	return row, ring, nil
 }
 
+// existingRow validates the names and reads the row and the key ring; a
+// secret that does not exist is an error wrapping ErrNotFound. The caller
+// closes the keys.
+func (s *Store) existingRow(ctx context.Context, service, user string) (*Item, *serviceKeys, error) {
+	if err := ValidateID(service, user); err != nil {
+		return nil, nil, err
+	}
+	it, keys, err := s.loadRow(ctx, service, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	if it == nil {
+		keys.close()
+		return nil, nil, notFound(service, user)
+	}
+	return it, keys, nil
+}
+
 // load returns the item, or nil (not an error) if there is none.
 func (s *Store) load(ctx context.Context, service, user string) (*Item, error) {
 	it, err := s.backend.Load(ctx, service, user)
@@ -90,17 +108,11 @@ func (s *Store) GetVersion(ctx context.Context, service, user string, version in
 }
 
 func (s *Store) get(ctx context.Context, service, user string, version int64) (*Secret, error) {
-	if err := ValidateID(service, user); err != nil {
-		return nil, err
-	}
-	it, keys, err := s.loadRow(ctx, service, user)
+	it, keys, err := s.existingRow(ctx, service, user)
 	if err != nil {
 		return nil, err
 	}
 	defer keys.close()
-	if it == nil {
-		return nil, notFound(service, user)
-	}
 	rec := it.Current()
 	if version != 0 {
 		if rec = it.Find(version); rec == nil {
@@ -193,17 +205,11 @@ func (s *Store) openV1(ctx context.Context, service, user string, rec *Record, d
 // service key version in use, plus one per record made before service
 // keys), and a version that fails is marked AuthFailed rather than hidden.
 func (s *Store) History(ctx context.Context, service, user string) ([]VersionInfo, error) {
-	if err := ValidateID(service, user); err != nil {
-		return nil, err
-	}
-	it, keys, err := s.loadRow(ctx, service, user)
+	it, keys, err := s.existingRow(ctx, service, user)
 	if err != nil {
 		return nil, err
 	}
 	defer keys.close()
-	if it == nil {
-		return nil, notFound(service, user)
-	}
 	if it.DamagedHistory > 0 {
 		s.notice(NoticeDamagedHistory, service, user, "%s/%s: %d earlier versions are damaged and not shown; the next write drops them", service, user, it.DamagedHistory)
 	}

@@ -156,49 +156,50 @@ func (s *Store) usersWhere(ctx context.Context, service string, keep func(*Recor
 // already, with bounded parallelism, and returns how many it deleted. A
 // failure part-way returns a *ServiceError that says how many were done.
 func (s *Store) DeleteService(ctx context.Context, service string, opts ...PutOption) (int, error) {
-	if err := ValidateService(service); err != nil {
-		return 0, err
-	}
-	if _, err := putConfigOf(opts); err != nil {
-		return 0, err
-	}
-	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r != nil && !r.Deleted })
-	if err != nil {
-		return 0, err
-	}
-	return s.forEachUser(ctx, "delete", service, users, func(ctx context.Context, user string) (bool, error) {
-		_, err := s.Delete(ctx, service, user, opts...)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, ErrDeleted), errors.Is(err, ErrNotFound):
-			return false, nil // deleted or purged by someone else meanwhile
-		}
-		return false, err
-	})
+	return s.changeService(ctx, "delete", service, opts,
+		func(r *Record) bool { return r != nil && !r.Deleted },
+		func(ctx context.Context, user string) error {
+			_, err := s.Delete(ctx, service, user, opts...)
+			return err
+		},
+		ErrDeleted) // deleted by someone else meanwhile
 }
 
 // UndeleteService restores every secret of service whose current version is
 // a deletion marker (as a whole-service delete leaves them), and returns how
 // many it restored.
 func (s *Store) UndeleteService(ctx context.Context, service string, opts ...PutOption) (int, error) {
+	return s.changeService(ctx, "undelete", service, opts,
+		func(r *Record) bool { return r != nil && r.Deleted },
+		func(ctx context.Context, user string) error {
+			_, err := s.Undelete(ctx, service, user, opts...)
+			return err
+		},
+		ErrNotDeleted) // restored by someone else meanwhile
+}
+
+// changeService runs change for every user of service whose current record
+// passes keep, with bounded parallelism, and counts the ones it changed. A
+// user that another writer purged meanwhile, or that fails with raced, is
+// skipped.
+func (s *Store) changeService(ctx context.Context, op, service string, opts []PutOption, keep func(*Record) bool, change func(context.Context, string) error, raced error) (int, error) {
 	if err := ValidateService(service); err != nil {
 		return 0, err
 	}
 	if _, err := putConfigOf(opts); err != nil {
 		return 0, err
 	}
-	users, err := s.usersWhere(ctx, service, func(r *Record) bool { return r != nil && r.Deleted })
+	users, err := s.usersWhere(ctx, service, keep)
 	if err != nil {
 		return 0, err
 	}
-	return s.forEachUser(ctx, "undelete", service, users, func(ctx context.Context, user string) (bool, error) {
-		_, err := s.Undelete(ctx, service, user, opts...)
+	return s.forEachUser(ctx, op, service, users, func(ctx context.Context, user string) (bool, error) {
+		err := change(ctx, user)
 		switch {
 		case err == nil:
 			return true, nil
-		case errors.Is(err, ErrNotDeleted), errors.Is(err, ErrNotFound):
-			return false, nil // restored or purged by someone else meanwhile
+		case errors.Is(err, raced), errors.Is(err, ErrNotFound):
+			return false, nil
 		}
 		return false, err
 	})
