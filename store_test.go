@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/backend/memory"
@@ -79,5 +80,41 @@ func TestPurgeRemovesADamagedItem(t *testing.T) {
 	}
 	if v, err := st.Put(ctx, "db", "alice", []byte("fresh")); err != nil || v != 1 {
 		t.Fatalf("Put after purging the damaged item = %d, %v", v, err)
+	}
+}
+
+// TestServiceKeyCache: with WithServiceKeyCache, re-reading a service within
+// the time to live makes no key-provider call; without it, every read does.
+func TestServiceKeyCache(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	keys := testkeys.New("k")
+	if _, err := cloudchain.New(b, keys).PutMany(ctx, "db", []cloudchain.SecretValue{{User: "a", Value: []byte("1")}, {User: "b", Value: []byte("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	decrypts := func() int64 { _, d, _ := keys.Counts(); return d }
+	for _, tc := range []struct {
+		name string
+		opts []cloudchain.Option
+		want int64
+	}{
+		{"NoCache", nil, 3},
+		{"Cache", []cloudchain.Option{cloudchain.WithServiceKeyCache(time.Minute)}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := cloudchain.New(b, keys, tc.opts...)
+			before := decrypts()
+			for range 3 {
+				if secrets, err := st.GetServices(ctx, "db"); err != nil || len(secrets) != 2 {
+					t.Fatalf("GetServices = %d, %v", len(secrets), err)
+				}
+			}
+			if n := decrypts() - before; n != tc.want {
+				t.Fatalf("3 reads made %d decrypts, want %d", n, tc.want)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
