@@ -1,6 +1,7 @@
 package cloudchain
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -167,6 +168,11 @@ func decodeKeyring(service string, rec *Record) (*keyring, error) {
 	}
 	if len(k.mac) != sha256.Size {
 		return nil, bad("no MAC")
+	}
+	// The MAC covers the decoded content; refuse any other encoding of it,
+	// so that a stored ring has exactly one byte form.
+	if !bytes.Equal(appendField(k.appendBody(nil), k.mac), rec.Ciphertext) {
+		return nil, bad("not in canonical encoding")
 	}
 	return k, nil
 }
