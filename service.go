@@ -218,7 +218,7 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 		return 0, err
 	}
 	n, err := s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
-		err := s.Purge(ctx, service, user)
+		err := s.purge(ctx, service, user)
 		switch {
 		case err == nil:
 			return true, nil

@@ -346,6 +346,14 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 	if err := ValidateID(service, user); err != nil {
 		return err
 	}
+	if err := s.purge(ctx, service, user); err != nil {
+		return err
+	}
+	return s.dropDamagedRing(ctx, service)
+}
+
+// purge removes one item, retrying on a conflict.
+func (s *Store) purge(ctx context.Context, service, user string) error {
 	for attempt := 1; ; attempt++ {
 		it, err := s.backend.Load(ctx, service, user)
 		if errors.Is(err, ErrNotFound) {
@@ -357,14 +365,14 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 			if err := d.Discard(ctx, service, user); err != nil {
 				return wrapRow("purging damaged", service, user, err)
 			}
-			return s.dropDamagedRing(ctx, service)
+			return nil
 		}
 		if err != nil {
 			return wrapRow("reading", service, user, err)
 		}
 		err = s.backend.Remove(ctx, it)
 		if err == nil {
-			return s.dropDamagedRing(ctx, service)
+			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) || attempt >= s.maxAttempts {
 			return wrapRow("purging", service, user, err)

@@ -65,36 +65,7 @@ func DecodeDotenv(r io.Reader, service string) ([]Secret, error) {
 	}
 	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
 	p := &lineParser{src: src, line: 1, format: "dotenv", dotenv: true}
-	var out []Secret
-	seen := map[string]int{}
-	for {
-		p.skipBlankAndComments()
-		if p.eof() {
-			break
-		}
-		startLine := p.line
-		name, err := p.assignmentName()
-		if err != nil {
-			return nil, err
-		}
-		val, err := p.dotenvValue()
-		if err != nil {
-			return nil, err
-		}
-		if err := p.endOfLine(); err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[name]; ok {
-			return nil, fmt.Errorf("dotenv: line %d: %s is already set on line %d", startLine, name, prev)
-		}
-		seen[name] = startLine
-		out = append(out, Secret{Service: service, User: name, Value: val})
-		if err := tooMany("dotenv", len(out)); err != nil {
-			return nil, err
-		}
-	}
-	Sort(out)
-	return out, nil
+	return p.assignments(service, p.dotenvValue)
 }
 
 func expansionAt(src []byte, i int) bool {

@@ -76,6 +76,13 @@ func DecodeShell(r io.Reader, service string) ([]Secret, error) {
 		return nil, fmt.Errorf("shell: reading input: %w", err)
 	}
 	p := &lineParser{src: src, line: 1, format: "shell"}
+	return p.assignments(service, p.shellWord)
+}
+
+// assignments reads NAME=VALUE lines to the end, each value with value, as
+// the secrets of service, sorted; a name set twice is an error naming both
+// lines. (Dotenv and shell files differ only in how a value is written.)
+func (p *lineParser) assignments(service string, value func() ([]byte, error)) ([]Secret, error) {
 	var out []Secret
 	seen := map[string]int{}
 	for {
@@ -88,7 +95,7 @@ func DecodeShell(r io.Reader, service string) ([]Secret, error) {
 		if err != nil {
 			return nil, err
 		}
-		val, err := p.shellWord()
+		val, err := value()
 		if err != nil {
 			return nil, err
 		}
@@ -96,11 +103,11 @@ func DecodeShell(r io.Reader, service string) ([]Secret, error) {
 			return nil, err
 		}
 		if prev, ok := seen[name]; ok {
-			return nil, fmt.Errorf("shell: line %d: %s is already set on line %d", startLine, name, prev)
+			return nil, fmt.Errorf("%s: line %d: %s is already set on line %d", p.format, startLine, name, prev)
 		}
 		seen[name] = startLine
 		out = append(out, Secret{Service: service, User: name, Value: val})
-		if err := tooMany("shell", len(out)); err != nil {
+		if err := tooMany(p.format, len(out)); err != nil {
 			return nil, err
 		}
 	}
