@@ -1,0 +1,117 @@
+package failover
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultSkip is how long a region that did not answer is tried last.
+const DefaultSkip = 30 * time.Second
+
+// An Event says that a region did not answer and that reads move on.
+type Event struct {
+	// Service is "dynamodb" or "kms".
+	Service string
+	// Region is the region that did not answer; Next is the one tried
+	// next, or "" if none is left.
+	Region, Next string
+	// Err is the region's error.
+	Err error
+}
+
+// Message is the event in one line for a user.
+func (e Event) Message() string {
+	next := "and no other region is left"
+	if e.Next != "" {
+		next = "reading from " + e.Next + " instead"
+	}
+	return fmt.Sprintf("%s in region %s did not answer (%s); %s", e.Service, e.Region, short(e.Err), next)
+}
+
+func short(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// An Option configures a Backend or Keys.
+type Option func(*health)
+
+// WithSkip sets how long a region that did not answer is tried only after
+// the others (DefaultSkip by default; 0 never skips).
+func WithSkip(d time.Duration) Option { return func(h *health) { h.skip = d } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(h *health) { h.now = now } }
+
+// WithNotify has fn called once each time a region starts to be skipped.
+func WithNotify(fn func(Event)) Option { return func(h *health) { h.notify = fn } }
+
+// health remembers, for the life of the process, which regions did not
+// answer recently, so that a long run of reads pays a dead region's
+// timeouts once per skip period rather than on every call.
+type health struct {
+	service string
+	names   []string
+	skip    time.Duration
+	now     func() time.Time
+	notify  func(Event)
+
+	mu        sync.Mutex
+	downUntil []time.Time
+}
+
+func newHealth(service string, names []string, opts []Option) *health {
+	h := &health{service: service, names: names, skip: DefaultSkip, now: time.Now, downUntil: make([]time.Time, len(names))}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// order returns the indexes of the regions in the order to try them: the
+// ones not skipped, in configured order, then the skipped ones, in
+// configured order, since one of them may be back.
+func (h *health) order() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	up := make([]int, 0, len(h.names))
+	var down []int
+	for i := range h.names {
+		if now.Before(h.downUntil[i]) {
+			down = append(down, i)
+		} else {
+			up = append(up, i)
+		}
+	}
+	return append(up, down...)
+}
+
+// failed records that region i did not answer, and tells the user the
+// first time in a skip period.
+func (h *health) failed(i, next int, err error) {
+	h.mu.Lock()
+	now := h.now()
+	fresh := !now.Before(h.downUntil[i]) || h.downUntil[i].IsZero()
+	h.downUntil[i] = now.Add(h.skip)
+	h.mu.Unlock()
+	if fresh && h.notify != nil {
+		ev := Event{Service: h.service, Region: h.names[i], Err: err}
+		if next >= 0 {
+			ev.Next = h.names[next]
+		}
+		h.notify(ev)
+	}
+}
+
+// answered records that region i answered: it is no longer skipped.
+func (h *health) answered(i int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.downUntil[i] = time.Time{}
+}
