@@ -68,6 +68,9 @@ type Provider struct {
 	api         API
 	keyID       string
 	decryptKeys []string
+	// region is the replica region the Provider serves, if any
+	// (WithReplicaRegion).
+	region string
 }
 
 var (
@@ -84,6 +87,7 @@ func New(api API, keyID string, opts ...Option) *Provider {
 	for _, o := range opts {
 		o(p)
 	}
+	p.localize()
 	return p
 }
 
@@ -150,6 +154,9 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 // cloudchain.ErrAuthentication. A Provider with no configured key passes
 // keyID as it is (or no KeyId, for legacy records).
 func (p *Provider) Decrypt(ctx context.Context, keyID string, ciphertext []byte, encCtx map[string]string) ([]byte, error) {
+	if p.region != "" {
+		keyID = InRegion(keyID, p.region)
+	}
 	trusted := keyID != "" && slices.ContainsFunc(p.decryptKeys, func(k string) bool { return sameKey(k, keyID) })
 	switch {
 	case p.keyID == "" || trusted:
