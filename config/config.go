@@ -20,6 +20,7 @@
 //
 //	[IAMKMS]
 //	keyalias = alias/cloudchain     ; alias, key id or ARN
+//	region   = us-east-1            ; new: the KMS region (credstash's --kms-region)
 //
 // A [dynamo] section selects the DynamoDB backend. New settings live in new
 // sections:
@@ -31,6 +32,11 @@
 //	author_lookup = true    ; record the AWS principal (sts:GetCallerIdentity)
 //	data_dir      = ~/.local/share/cloudchain  ; absolute, ~ or ~user
 //	lock_timeout  = 10s
+//	replica_regions = us-west-2, eu-west-1  ; other regions of a global table
+//
+//	[region us-west-2]              ; a replica region's endpoints, if not AWS's
+//	endpoint_url     = http://127.0.0.1:8001
+//	kms_endpoint_url = http://127.0.0.1:4600
 //
 //	[kms]
 //	endpoint_url = http://127.0.0.1:4599
@@ -38,6 +44,11 @@
 //
 //	[aws]
 //	profile = team
+//
+// With replica_regions, reads fail over to the next region when one does
+// not answer, and writes go to the primary region only (package failover).
+// The KMS region and the precedence of regions are described at
+// resolveRegions.
 //
 // Unknown sections and keys are errors, so a typo never silently falls back
 // to a default.
@@ -112,6 +123,12 @@ type Config struct {
 	KMSKey         string
 	KMSEndpoint    string
 	KMSRegion      string
+	// Replicas are the other regions of the DynamoDB global table, in the
+	// order reads try them after Region ([cloudchain] replica_regions);
+	// KMSReplicas are the regions Decrypt tries after KMSRegion. Both are
+	// empty without replica_regions. See resolveRegions for the order.
+	Replicas    []Replica
+	KMSReplicas []Replica
 	// DecryptKeys are further KMS keys (ARNs) whose records may be read,
 	// besides KMSKey: keys used before a key change.
 	DecryptKeys []string
@@ -137,16 +154,18 @@ type Overrides struct {
 	DynamoEndpoint string
 	KMSKey         string
 	KMSEndpoint    string
-	HistoryDepth   *int
-	LegacyWrites   *bool
-	LockTimeout    *time.Duration
+	// KMSRegion is the KMS region, beating every other region setting.
+	KMSRegion    string
+	HistoryDepth *int
+	LegacyWrites *bool
+	LockTimeout  *time.Duration
 }
 
 // known lists every section and key the file may contain.
 var known = map[string][]string{
 	"dynamo":     {"region_name", "endpoint_url", "tablename"},
-	"IAMKMS":     {"keyalias", "decrypt_keys"},
-	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout"},
+	"IAMKMS":     {"keyalias", "decrypt_keys", "region"},
+	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout", "replica_regions"},
 	"kms":        {"endpoint_url", "region_name"},
 	"aws":        {"profile"},
 }
@@ -226,13 +245,11 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 		return nil, err
 	}
 
-	region := first(o.Region, get("AWS_REGION"), get("AWS_DEFAULT_REGION"))
-	c.Region = first(region, val("dynamo", "region_name"))
-	c.KMSRegion = first(region, val("kms", "region_name"), c.Region)
+	if err := c.resolveRegions(o, get, f); err != nil {
+		return nil, err
+	}
 	c.Profile = first(o.Profile, get("AWS_PROFILE"), val("aws", "profile"))
 	c.Table = first(o.Table, get("CLOUDCHAIN_TABLE"), val("dynamo", "tablename"), DefaultTable)
-	c.DynamoEndpoint = first(o.DynamoEndpoint, get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL"), val("dynamo", "endpoint_url"))
-	c.KMSEndpoint = first(o.KMSEndpoint, get("AWS_ENDPOINT_URL_KMS"), get("AWS_ENDPOINT_URL"), val("kms", "endpoint_url"))
 	c.KMSKey = first(o.KMSKey, get("CLOUDCHAIN_KMS_KEY"), val("IAMKMS", "keyalias"), DefaultKeyAlias)
 	for _, k := range strings.Split(first(get("CLOUDCHAIN_DECRYPT_KEYS"), val("IAMKMS", "decrypt_keys")), ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -325,5 +342,13 @@ func (c *Config) Describe() string {
 	if c.DynamoEndpoint != "" {
 		where = c.DynamoEndpoint
 	}
-	return fmt.Sprintf("DynamoDB table %s (%s) with KMS key %s", c.Table, where, c.KMSKey)
+	d := fmt.Sprintf("DynamoDB table %s (%s) with KMS key %s", c.Table, where, c.KMSKey)
+	if len(c.Replicas) > 0 {
+		names := make([]string, len(c.Replicas))
+		for i, r := range c.Replicas {
+			names[i] = r.Region
+		}
+		d += fmt.Sprintf(", primary region %s, read replicas %s", c.Region, strings.Join(names, ", "))
+	}
+	return d
 }

@@ -149,20 +149,3 @@ func TestLegacyWritesAndTheBackend(t *testing.T) {
 		t.Fatalf("--backend local --legacy-format: err = %v", err)
 	}
 }
-
-func TestRegionFlagsAndEnvironmentBeatKMSSection(t *testing.T) {
-	home := t.TempDir()
-	writeFile(t, home, ".cchainrc", pythonRC+"[kms]\nregion_name = ap-south-1\n")
-	c, _ := Load(lookupOf(map[string]string{"HOME": home}), Overrides{})
-	if c.Region != "eu-west-1" || c.KMSRegion != "ap-south-1" {
-		t.Fatalf("file regions: %q %q", c.Region, c.KMSRegion)
-	}
-	c, _ = Load(lookupOf(map[string]string{"HOME": home, "AWS_REGION": "us-west-2"}), Overrides{})
-	if c.Region != "us-west-2" || c.KMSRegion != "us-west-2" {
-		t.Fatalf("AWS_REGION: %q %q", c.Region, c.KMSRegion)
-	}
-	c, _ = Load(lookupOf(map[string]string{"HOME": home}), Overrides{Region: "ca-central-1"})
-	if c.Region != "ca-central-1" || c.KMSRegion != "ca-central-1" {
-		t.Fatalf("--region: %q %q", c.Region, c.KMSRegion)
-	}
-}

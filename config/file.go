@@ -189,6 +189,9 @@ func checkKnown(path string, data []byte, f *ini.File) error {
 			continue
 		}
 		keys, ok := known[name]
+		if r, isRegion := strings.CutPrefix(name, regionSection); isRegion && validRegion(strings.TrimSpace(r)) {
+			keys, ok = regionKeys, true
+		}
 		if !ok {
 			shown := "[" + name + "]"
 			if !showable(name) {

@@ -74,8 +74,8 @@ func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		b := dynamodb.New(clients.dynamo, c.Table, dynamodb.WithRegion(c.Region))
-		keys := awskms.New(clients.kms, c.KMSKey, awskms.WithDecryptKeys(c.DecryptKeys...))
+		b, keys := c.withReplicas(clients, dynamodb.New(clients.dynamo, c.Table, dynamodb.WithRegion(c.Region)),
+			awskms.New(clients.kms, c.KMSKey, awskms.WithDecryptKeys(c.DecryptKeys...)))
 		if c.AuthorLookup {
 			opts = append(opts, cloudchain.WithAuthor(stsAuthor(clients.sts)))
 		} else {
@@ -227,6 +227,10 @@ type awsClients struct {
 	dynamo *ddb.Client
 	kms    *kms.Client
 	sts    *sts.Client
+	// The replica regions' clients, in the order of c.Replicas and
+	// c.KMSReplicas.
+	dynamoReplicas []*ddb.Client
+	kmsReplicas    []*kms.Client
 }
 
 func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
@@ -282,6 +286,7 @@ func (c *Config) awsClients(ctx context.Context) (*awsClients, error) {
 			o.BaseEndpoint = aws.String(c.KMSEndpoint)
 		}
 	})
+	c.addReplicaClients(cl, pinRetryer)
 	cl.sts = sts.NewFromConfig(cfg, func(o *sts.Options) {
 		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
 			so.MaxAttempts = stsAttempts
