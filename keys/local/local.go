@@ -59,6 +59,31 @@
 //
 //	version (1 byte, 2) || nonce (12 bytes) || sealed key and tag (48 bytes)
 //
+// # Moving to a new master key
+//
+// A store moves to a new master key in four states of the files next to the
+// key file K (master.key); at every instant the files on disk hold every key
+// that anything stored is wrapped under:
+//
+//	A  K = old, K.next = new               CreateNext; then every service key is wrapped again under new
+//	B  K = old, K.next = new, K.retired-ID = old   Promote, step 1: link(2) K to K.retired-ID (ID: old's id)
+//	C  K = new, K.retired-ID = old         Promote, step 2: rename(2) K.next over K
+//	D  K = new                             RemoveRetired, once nothing needs old
+//
+// The new key is written whole and synced, under a temporary name, and linked
+// to K.next (as Create writes K), before anything is wrapped under it. link
+// never replaces a file, rename replaces K in one step (so K always exists
+// and holds one whole key), and the directory is synced after each step. A
+// crash leaves one of these states, and the same steps run again finish from
+// it: CreateNext reuses an existing K.next, Promote accepts a retired link of
+// the same key and has nothing to do once K.next is gone. A reader that loads
+// the files in the order K.next, K, K.retired-* while another process takes
+// these steps gets every key still needed: it finds new in K.next or, if that
+// was already renamed, in K; and old in K or, if K was already replaced, in
+// K.retired-ID, which is only removed when nothing needs old. Set holds the
+// keys of a store during a move, selecting each by the key id recorded with
+// every wrapped key.
+//
 // # Backwards compatibility
 //
 // The key file format and the key id are stable. Wrapped keys of version 1,
@@ -470,15 +495,24 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// One allocation holds the plaintext key, and a second the wrapped key.
 	plain := make([]byte, KeySize)
-	wrapped := make([]byte, 1+nonceSize, WrappedSize)
-	wrapped[0] = wrapVersion
 	if _, err := io.ReadFull(p.rand, plain); err != nil {
 		return nil, fmt.Errorf("generating data key: %w", err)
 	}
-	if _, err := io.ReadFull(p.rand, wrapped[1:1+nonceSize]); err != nil {
+	wrapped, err := p.wrap(plain, encCtx)
+	if err != nil {
 		cloudchain.Zero(plain)
+		return nil, err
+	}
+	return &cloudchain.DataKey{Plaintext: plain, Wrapped: wrapped, KeyID: p.id}, nil
+}
+
+// wrap seals a KeySize-byte key under the wrapping key with encCtx bound,
+// as a wrapped key of the current version.
+func (p *Provider) wrap(plain []byte, encCtx map[string]string) ([]byte, error) {
+	wrapped := make([]byte, 1+nonceSize, WrappedSize)
+	wrapped[0] = wrapVersion
+	if _, err := io.ReadFull(p.rand, wrapped[1:1+nonceSize]); err != nil {
 		return nil, fmt.Errorf("generating nonce: %w", err)
 	}
 	var buf [96]byte
@@ -486,11 +520,9 @@ func (p *Provider) GenerateDataKey(ctx context.Context, encCtx map[string]string
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.aead == nil {
-		cloudchain.Zero(plain)
 		return nil, ErrClosed
 	}
-	wrapped = p.aead.Seal(wrapped, wrapped[1:1+nonceSize], plain, ad)
-	return &cloudchain.DataKey{Plaintext: plain, Wrapped: wrapped, KeyID: p.id}, nil
+	return p.aead.Seal(wrapped, wrapped[1:1+nonceSize], plain, ad), nil
 }
 
 // Decrypt unwraps a data key made by GenerateDataKey. It returns a
