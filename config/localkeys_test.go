@@ -82,8 +82,8 @@ func TestLocalKeysOwnsKeyCreatesNothing(t *testing.T) {
 // removed. oldKey and newKey wrap one data key each.
 type moveFixture struct {
 	keyPath, storePath, newFile string
-	oldID, newID               string
-	oldDK, newDK               *cloudchain.DataKey
+	oldID, newID                string
+	oldDK, newDK                *cloudchain.DataKey
 }
 
 func newMoveFixture(t *testing.T) *moveFixture {
