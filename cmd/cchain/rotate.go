@@ -150,7 +150,12 @@ func runRotate(ctx context.Context, st *cloudchain.Store, w io.Writer, o rotateO
 	for i, svc := range services {
 		res, err := rotateService(ctx, st, o, svc)
 		if err != nil {
-			return fmt.Errorf("%w\nhint: %d of %d services were done before it stopped; what was written is whole, and running the same command again completes it", err, i, len(services))
+			switch code, _ := classify(err); code {
+			case exitInterrupted, exitTerminated, exitUnavailable, exitConflict, exitError:
+				// A run that stopped part-way: say how to finish it.
+				return fmt.Errorf("%w\nhint: %d of %d services were done before it stopped; every secret is wholly old or wholly new, and running the same command again completes it", err, i, len(services))
+			}
+			return err
 		}
 		if o.asJSON {
 			results = append(results, *res)
