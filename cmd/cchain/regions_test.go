@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	ddbbackend "github.com/cloudchain/cloudchain/backend/dynamodb"
+	"github.com/cloudchain/cloudchain/internal/dynalitetest"
+	"github.com/cloudchain/cloudchain/internal/faultproxy"
+	"github.com/cloudchain/cloudchain/internal/kmstest"
+)
+
+// TestRegionsThroughTheBinary runs the real cchain with a config file that
+// names two regions, each a DynamoDB server and a KMS server (a multi-Region
+// key), and takes the primary down: get and list keep working through the
+// replica, put is refused with the clear error, and --timeout still bounds
+// a command whose primary never answers.
+func TestRegionsThroughTheBinary(t *testing.T) {
+	s := startAWS(t)
+	westDDB := dynalitetest.StartPrivate(t)
+	eastKMS := kmstest.NewServer(t)
+	westKMS := kmstest.NewServer(t, kmstest.WithRegion("us-west-2"))
+	arn := eastKMS.CreateMultiRegionKey("cloudchain")
+	westKMS.ReplicateKey(eastKMS, arn, "cloudchain")
+	eastDDBP := faultproxy.Start(t, s.dynamo)
+	eastKMSP := faultproxy.Start(t, eastKMS.URL())
+	westDDBP := faultproxy.Start(t, westDDB)
+
+	table := dynalitetest.TableName(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`[dynamo]
+region_name = us-east-1
+endpoint_url = %s
+tablename = %s
+
+[IAMKMS]
+keyalias = alias/cloudchain
+
+[kms]
+endpoint_url = %s
+
+[cloudchain]
+author_lookup = false
+replica_regions = us-west-2
+
+[region us-west-2]
+endpoint_url = %s
+kms_endpoint_url = %s
+`, eastDDBP.URL(), table, eastKMSP.URL(), westDDBP.URL(), westKMS.URL())
+	path := filepath.Join(dir, ".cchainrc")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + dir, "CLOUDCHAIN_CONFIG=" + path}
+	for k, v := range s.env() {
+		env = append(env, k+"="+v)
+	}
+	ctx := context.Background()
+	run := func(stdin string, args ...string) (string, string, int) {
+		return cchainProcess(t, ctx, env, stdin, args...)
+	}
+	if _, errOut, code := run("", "setup"); code != 0 {
+		t.Fatalf("setup: %s", errOut)
+	}
+	west := dynalitetest.NewClient(t, westDDB)
+	if _, err := ddbbackend.CreateTable(ctx, west, table); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if _, errOut, code := run("pw-"+u, "put", "app", u, "-"); code != 0 {
+			t.Fatalf("put %s: %s", u, errOut)
+		}
+	}
+	// Replication, as the global table does it.
+	out, err := s.ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		if _, err := west.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := westDDBP.Total() + westKMS.Count("Decrypt"); n != 0 {
+		t.Fatalf("the replica got %d requests while the primary was up", n)
+	}
+
+	// The primary region goes down.
+	eastDDBP.Reset()
+	eastDDBP.Always("*", faultproxy.Fault{Kind: faultproxy.Reset})
+	eastKMSP.Always("*", faultproxy.Fault{Kind: faultproxy.Reset})
+
+	// With cchain's own retry policy (RetryAttempts attempts per region).
+	got, errOut, code := run("", "get", "app", "alice", "-n")
+	if code != 0 || got != "pw-alice" {
+		t.Fatalf("get with the primary down: code %d, %q, %s", code, got, errOut)
+	}
+	for _, want := range []string{"dynamodb in region us-east-1 did not answer", "kms in region us-east-1 did not answer", "reading from us-west-2 instead"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if n := eastDDBP.Count("BatchGetItem"); n != 3 {
+		t.Errorf("the primary got %d BatchGetItem, want 3 (one get, its retries)", n)
+	}
+	if n, k := westDDBP.Count("BatchGetItem"), westKMS.Count("Decrypt"); n != 1 || k != 1 {
+		t.Errorf("the replica got %d BatchGetItem and %d Decrypt, want 1 and 1", n, k)
+	}
+
+	// One attempt per region from here on, to keep the test short.
+	env = append(env, "AWS_MAX_ATTEMPTS=1")
+	if out, errOut, code := run("", "list", "app"); code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "bob") {
+		t.Fatalf("list with the primary down: code %d\n%s\n%s", code, out, errOut)
+	}
+	_, errOut, code = run("new", "put", "app", "alice", "-")
+	if code == 0 || !strings.Contains(errOut, "writes go to the primary region us-east-1 only") || !strings.Contains(errOut, "last writer wins") {
+		t.Fatalf("put with the primary down: code %d, %s", code, errOut)
+	}
+	if n := westDDBP.Count("PutItem"); n != 0 {
+		t.Fatalf("the replica got %d PutItem", n)
+	}
+	t.Logf("put refused (exit %d): %s", code, errOut)
+
+	// A primary that never answers: --timeout ends the command there.
+	eastDDBP.Clear()
+	eastDDBP.Always("*", faultproxy.Fault{Kind: faultproxy.Hang})
+	westDDBP.Reset()
+	_, errOut, code = run("", "get", "app", "bob", "-n", "--timeout", "1s")
+	if code != exitUnavailable || !strings.Contains(errOut, "--timeout") {
+		t.Fatalf("hung primary with --timeout 1s: code %d, %s", code, errOut)
+	}
+	if n := westDDBP.Total(); n != 0 {
+		t.Fatalf("the replica got %d requests after --timeout", n)
+	}
+}
