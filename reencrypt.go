@@ -98,10 +98,15 @@ const reencryptPasses = 4
 // record under the new version; records a stale writer sealed under an older
 // one meanwhile are done again.
 //
+// Version numbers do not change, so the rollback manifest's content does
+// not either; it is sealed again under the new version at the end, so that
+// reading the service needs that version alone.
+//
 // It costs the pages of the service's partition (twice, for the final
 // check), one key-provider Decrypt per service key version in use plus a
-// GenerateDataKey, one Decrypt per record made before service keys, and one
-// conditional write per secret, with bounded parallelism.
+// GenerateDataKey, one Decrypt per record made before service keys, one
+// conditional write per secret with bounded parallelism, and one of the
+// manifest.
 func (s *Store) ReencryptService(ctx context.Context, service string, opts ...ReencryptOption) (*ReencryptReport, error) {
 	if err := ValidateService(service); err != nil {
 		return nil, err
@@ -178,6 +183,7 @@ func (s *Store) ReencryptService(ctx context.Context, service string, opts ...Re
 			return rep, err
 		}
 		if len(stale) == 0 {
+			r.moveManifest(ctx, author)
 			return rep, nil
 		}
 		if pass >= reencryptPasses {
@@ -185,21 +191,6 @@ func (s *Store) ReencryptService(ctx context.Context, service string, opts ...Re
 		}
 		items = stale
 	}
-}
-
-// damagedItems refuses a service with items that cannot be decoded: they
-// would keep records under old versions that nobody can rewrite.
-func damagedItems(service string, items []*Item) error {
-	var damaged []string
-	for _, it := range items {
-		if it.Malformed != nil {
-			damaged = append(damaged, it.User)
-		}
-	}
-	if len(damaged) > 0 {
-		return fmt.Errorf("%w: %d secrets of %s are damaged (%s first); restore or purge them, then re-encrypt", ErrMalformed, len(damaged), service, damaged[0])
-	}
-	return nil
 }
 
 // nextKeyVersion returns the version to seal under: the newest of the ring
@@ -255,32 +246,6 @@ func (k *serviceKeys) newestVersion() int64 {
 // keeps such records as they are.
 func keptAsIs(rec *Record, i int, sealed bool) bool {
 	return i > 0 && sealed && (rec.Format == FormatLegacy || (rec.Format == FormatV1 && rec.Deleted))
-}
-
-// unusedVersions lists the ring's versions that no record of items uses.
-// With planned, the records are counted as if already moved to target.
-func unusedVersions(keys *serviceKeys, items []*Item, target int64, planned bool) []int64 {
-	used := map[int64]bool{target: true}
-	if !planned {
-		for _, it := range items {
-			for _, r := range it.Records {
-				if r.Format == FormatV2 {
-					used[r.KeyVersion] = true
-				}
-			}
-		}
-	}
-	keys.mu.Lock()
-	defer keys.mu.Unlock()
-	out := []int64{}
-	if keys.ring != nil {
-		for _, e := range keys.ring.Entries {
-			if !used[e.Version] {
-				out = append(out, e.Version)
-			}
-		}
-	}
-	return out
 }
 
 // reencryptRun is one ReencryptService call in progress.

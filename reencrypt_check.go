@@ -2,6 +2,7 @@ package cloudchain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -92,4 +93,76 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.r.Read(p)
+}
+
+// damagedItems refuses a service with items that cannot be decoded: they
+// would keep records under old versions that nobody can rewrite.
+func damagedItems(service string, items []*Item) error {
+	var damaged []string
+	for _, it := range items {
+		if it.Malformed != nil {
+			damaged = append(damaged, it.User)
+		}
+	}
+	if len(damaged) > 0 {
+		return fmt.Errorf("%w: %d secrets of %s are damaged (%s first); restore or purge them, then re-encrypt", ErrMalformed, len(damaged), service, damaged[0])
+	}
+	return nil
+}
+
+// unusedVersions lists the ring's versions that no record of items uses.
+// With planned, the records are counted as if already moved to target.
+func unusedVersions(keys *serviceKeys, items []*Item, target int64, planned bool) []int64 {
+	used := map[int64]bool{target: true}
+	if !planned {
+		for _, it := range items {
+			for _, r := range it.Records {
+				if r.Format == FormatV2 {
+					used[r.KeyVersion] = true
+				}
+			}
+		}
+	}
+	keys.mu.Lock()
+	defer keys.mu.Unlock()
+	out := []int64{}
+	if keys.ring != nil {
+		for _, e := range keys.ring.Entries {
+			if !used[e.Version] {
+				out = append(out, e.Version)
+			}
+		}
+	}
+	return out
+}
+
+// moveManifest seals the service's rollback manifest again under the target
+// version (its content, versions only, does not change), so that no old
+// version is needed to read the service. Like any manifest update after a
+// write, a failure is a notice: the next write of the service redoes it.
+func (r *reencryptRun) moveManifest(ctx context.Context, author string) {
+	for attempt := 1; ; attempt++ {
+		err := r.st.reloadManifest(ctx, r.keys, r.service)
+		if err == nil {
+			err = func() error {
+				k := r.keys
+				k.mu.Lock()
+				defer k.mu.Unlock()
+				if k.mf.item == nil || (k.mf.m != nil && k.mf.m.KeyVersion == r.target) {
+					return nil
+				}
+				if err := k.verifyManifestLocked(ctx); err != nil {
+					return err
+				}
+				return k.saveManifestLocked(ctx, k.mf.m.clone(), author)
+			}()
+		}
+		if errors.Is(err, ErrVersionConflict) && attempt < r.st.maxAttempts && sleepJitter(ctx, attempt) == nil {
+			continue
+		}
+		if err != nil {
+			r.st.notice(NoticeManifest, r.service, "", "the rollback manifest of %s is still sealed under an older service key version (the next write moves it): %v", r.service, err)
+		}
+		return
+	}
 }

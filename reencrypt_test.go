@@ -203,6 +203,15 @@ func TestReencryptService(t *testing.T) {
 			if fmt.Sprint(*rep) != fmt.Sprint(want) {
 				t.Fatalf("report\n got %+v\nwant %+v", *rep, want)
 			}
+			// Reading the service needs the new version alone (the rollback
+			// manifest moved to it too).
+			_, d2, _ := keys.Counts()
+			if secrets, err := st.GetService(ctx, "db"); err != nil || len(secrets) != 5 {
+				t.Fatalf("GetService after re-encryption: %d, %v", len(secrets), err)
+			}
+			if _, d3, _ := keys.Counts(); d3-d2 != 1 {
+				t.Fatalf("reading the service after re-encryption: %d Decrypts, want 1", d3-d2)
+			}
 			after := snapshot(t, st, "db")
 			sameContent(t, after, before)
 			allUnder(t, after, 2)
