@@ -201,8 +201,8 @@ func (l *localKeys) Close() error {
 // OpenWithLocalKeys opens the embedded store as Open does, but with keys
 // as its key provider instead of the master key files: for moving the store
 // to a new master key, and for checking afterwards that everything opens
-// under the new key alone.
-func (c *Config) OpenWithLocalKeys(keys cloudchain.KeyProvider) (*cloudchain.Store, error) {
+// under the new key alone. opts come after the configured options.
+func (c *Config) OpenWithLocalKeys(keys cloudchain.KeyProvider, opts ...cloudchain.Option) (*cloudchain.Store, error) {
 	if c.Backend != BackendLocal {
 		return nil, fmt.Errorf("%w: the %s backend has no local master key", ErrConfig, c.Backend)
 	}
@@ -210,11 +210,11 @@ func (c *Config) OpenWithLocalKeys(keys cloudchain.KeyProvider) (*cloudchain.Sto
 	if err != nil {
 		return nil, err
 	}
-	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads), cloudchain.WithAuthor(localAuthor)}
+	all := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads), cloudchain.WithAuthor(localAuthor)}
 	if c.Notify != nil {
-		opts = append(opts, cloudchain.WithNotices(c.Notify))
+		all = append(all, cloudchain.WithNotices(c.Notify))
 	}
-	return cloudchain.New(b, keys, opts...), nil
+	return cloudchain.New(b, keys, append(all, opts...)...), nil
 }
 
 // KeyUse counts the records of the embedded store that carry their own data

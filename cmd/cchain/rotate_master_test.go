@@ -1,0 +1,504 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/config"
+	"github.com/cloudchain/cloudchain/keys/local"
+)
+
+// masterFixture is an embedded store in a temporary data directory, and
+// every version of every secret written to it.
+type masterFixture struct {
+	home, dataDir string
+	// want maps service/user to its values, oldest first ("" for a
+	// deletion marker).
+	want map[string][]string
+}
+
+func newMasterFixture(t *testing.T) *masterFixture {
+	home := t.TempDir()
+	return &masterFixture{home: home, dataDir: filepath.Join(home, "data"), want: map[string][]string{}}
+}
+
+func (f *masterFixture) keyPath() string { return filepath.Join(f.dataDir, "master.key") }
+
+func (f *masterFixture) lookup(k string) (string, bool) {
+	switch k {
+	case "HOME":
+		return f.home, true
+	case "CLOUDCHAIN_DATA_DIR":
+		return f.dataDir, true
+	}
+	return "", false
+}
+
+func (f *masterFixture) processEnv() []string {
+	return []string{"HOME=" + f.home, "XDG_DATA_HOME=", "CLOUDCHAIN_CONFIG=", "CLOUDCHAIN_DATA_DIR=" + f.dataDir, "CLOUDCHAIN_BACKEND=", "AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// store opens the store as cchain does, with the key files as they are.
+func (f *masterFixture) store(t *testing.T) *cloudchain.Store {
+	t.Helper()
+	cfg, err := config.Load(f.lookup, config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cfg.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// fill writes services with a few secrets each, some with history, one
+// deleted, and a second service key version in the last service.
+func (f *masterFixture) fill(t *testing.T, services ...string) {
+	t.Helper()
+	ctx := context.Background()
+	st := f.store(t)
+	for i, svc := range services {
+		for j := range 3 {
+			user := fmt.Sprintf("user%d", j)
+			for v := range j + 1 {
+				value := fmt.Sprintf("%s/%s v%d", svc, user, v+1)
+				if _, err := st.Put(ctx, svc, user, []byte(value)); err != nil {
+					t.Fatal(err)
+				}
+				f.want[svc+"/"+user] = append(f.want[svc+"/"+user], value)
+			}
+		}
+		if i == 0 {
+			if _, err := st.Delete(ctx, svc, "user0"); err != nil {
+				t.Fatal(err)
+			}
+			f.want[svc+"/user0"] = append(f.want[svc+"/user0"], "")
+		}
+	}
+	last := services[len(services)-1]
+	if _, err := st.RotateServiceKey(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, last, "user0", []byte("under version 2")); err != nil {
+		t.Fatal(err)
+	}
+	f.want[last+"/user0"] = append(f.want[last+"/user0"], "under version 2")
+}
+
+// check reads every version of every secret written, with st.
+func (f *masterFixture) check(t *testing.T, st *cloudchain.Store) {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for id, values := range f.want {
+		svc, user, _ := strings.Cut(id, "/")
+		for i, want := range values {
+			sec, err := st.GetVersion(ctx, svc, user, int64(i+1))
+			switch {
+			case want == "" && errors.Is(err, cloudchain.ErrDeleted):
+			case err != nil:
+				t.Fatalf("%s version %d: %v", id, i+1, err)
+			case string(sec.Value) != want:
+				t.Fatalf("%s version %d = %q, want %q", id, i+1, sec.Value, want)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("nothing to check")
+	}
+}
+
+// keyFiles lists the key files in the data directory.
+func (f *masterFixture) keyFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(f.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "master.key") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func (f *masterFixture) keyID(t *testing.T, path string) string {
+	t.Helper()
+	p, err := local.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	return p.KeyID()
+}
+
+// rotate runs runRotateMasterKey in this process.
+func (f *masterFixture) rotate(t *testing.T, dryRun bool, services ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, lookup: f.lookup}
+	a := &app{env: e, stdout: &stickyWriter{w: &out}, notices: &notices{stderr: &errb}}
+	cmd := &cobra.Command{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd.SetContext(ctx)
+	err := runRotateMasterKey(ctx, a, cmd, services, dryRun, a.stdout)
+	if errb.Len() > 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	return out.String(), err
+}
+
+// hasStoreHook says whether the Store has the read-only ring method name.
+func hasStoreHook(st *cloudchain.Store, name string) bool {
+	switch name {
+	case "CheckServiceKeys":
+		_, ok := any(st).(interface {
+			CheckServiceKeys(context.Context, string) (int, error)
+		})
+		return ok
+	default:
+		_, ok := any(st).(interface {
+			ServiceKeyIDs(context.Context, string) ([]string, error)
+		})
+		return ok
+	}
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestRotateMasterKey moves a store of four services (five service key
+// versions) to a new master key: a dry run writes nothing, the move costs
+// one unwrap and one wrap per version, every version of every secret reads
+// afterwards with the new key alone, and the old key is removed.
+func TestRotateMasterKey(t *testing.T) {
+	f := newMasterFixture(t)
+	f.fill(t, "db", "api", "web", "app")
+	oldID := f.keyID(t, f.keyPath())
+	storeSum := fileSum(t, filepath.Join(f.dataDir, "secrets.db"))
+	st := f.store(t)
+	hook := hasStoreHook(st, "CheckServiceKeys")
+
+	out, err := f.rotate(t, true)
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "would re-wrap the key rings of 4 of 4 services") || !strings.Contains(out, "remove the old key "+oldID) || !strings.Contains(out, "nothing was written") {
+		t.Fatalf("dry run said:\n%s", out)
+	}
+	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key"}) || fileSum(t, filepath.Join(f.dataDir, "secrets.db")) != storeSum {
+		t.Fatalf("the dry run wrote something: key files %v", got)
+	}
+
+	out, err = f.rotate(t, false)
+	if err != nil {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	t.Logf("rotate --new-master-key:\n%s", out)
+	newID := f.keyID(t, f.keyPath())
+	if newID == oldID {
+		t.Fatal("the master key did not change")
+	}
+	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key"}) {
+		t.Fatalf("key files after the move: %v", got)
+	}
+	// 5 versions: one unwrap and one wrap each; the check opens all 5 with
+	// the store's own check, else (List) the newest and those in use: 5 too.
+	wantCalls := "key-provider calls: 5 unwraps and 5 wraps to move, 5 unwraps to check"
+	if !strings.Contains(out, wantCalls) || !strings.Contains(out, "removed the retired key "+oldID) || !strings.Contains(out, "4 open, 0 do not") {
+		t.Fatalf("rotate said (hook %v):\n%s", hook, out)
+	}
+	f.check(t, f.store(t))
+	// With the new key alone, nothing else on disk.
+	cfg, err := config.Load(f.lookup, config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := local.Load(f.keyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	only, err := cfg.OpenWithLocalKeys(local.NewSet(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer only.Close()
+	f.check(t, only)
+}
+
+// TestRotateMasterKeyResumesFromEveryState builds the files of a move
+// interrupted at each of its steps and checks that a run finishes it with
+// the key it began with, losing nothing.
+func TestRotateMasterKeyResumesFromEveryState(t *testing.T) {
+	for _, state := range []string{"A: db moved", "A: every service moved", "B: old key linked as retired", "C: new key renamed over the key file"} {
+		t.Run(state, func(t *testing.T) {
+			f := newMasterFixture(t)
+			f.fill(t, "db", "api", "web", "app")
+			oldID := f.keyID(t, f.keyPath())
+			moved := []string{"db"}
+			if state[0] != 'A' || strings.Contains(state, "every") {
+				moved = []string{"api", "app", "db", "web"}
+			}
+			out, err := f.rotate(t, false, moved...)
+			if err != nil || !strings.Contains(out, "without SERVICE to move the others") {
+				t.Fatalf("moving %v: %v\n%s", moved, err, out)
+			}
+			newID := f.keyID(t, local.NextPath(f.keyPath()))
+			if state[0] >= 'B' {
+				if err := os.Link(f.keyPath(), local.RetiredPath(f.keyPath(), oldID)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if state[0] >= 'C' {
+				if err := os.Rename(local.NextPath(f.keyPath()), f.keyPath()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Every state reads everything, as the next process sees it.
+			f.check(t, f.store(t))
+			out, err = f.rotate(t, false)
+			if err != nil {
+				t.Fatalf("resuming: %v\n%s", err, out)
+			}
+			if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key"}) || f.keyID(t, f.keyPath()) != newID {
+				t.Fatalf("after resuming: key files %v, key %s, want %s\n%s", got, f.keyID(t, f.keyPath()), newID, out)
+			}
+			if !strings.Contains(out, "removed the retired key "+oldID) {
+				t.Fatalf("resuming said:\n%s", out)
+			}
+			f.check(t, f.store(t))
+		})
+	}
+}
+
+// TestRotateMasterKeyPreviousRelease moves a store written by the release
+// before service keys, whose records carry their own data key under the
+// master key: the old key is kept as a retired key, every version still
+// reads, a second run changes nothing, and after upgrade only the earlier
+// versions in history need it.
+func TestRotateMasterKeyPreviousRelease(t *testing.T) {
+	f := newMasterFixture(t)
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"master.key", "secrets.db"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "previous-release", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.dataDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What TestStoreOfThePreviousRelease says the release wrote.
+	f.want = map[string][]string{
+		"db/alice":  {"hunter2"},
+		"db/bob":    {"v1", "v2"},
+		"api/token": {"\x00\x01binary\xff"},
+		"api/old":   {"gone", ""},
+		"web/key":   {"x"},
+	}
+	f.fill(t, "db", "app") // key rings for db and app, beside the old records
+	oldID := f.keyID(t, f.keyPath())
+	retired := local.RetiredPath(f.keyPath(), oldID)
+
+	out, err := f.rotate(t, false)
+	if err != nil {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	t.Logf("rotate --new-master-key:\n%s", out)
+	if !strings.Contains(out, "kept the retired key "+oldID) || !strings.Contains(out, "4 current and 2 earlier versions of secrets in api, db, web") || !strings.Contains(out, "run `cchain upgrade`") {
+		t.Fatalf("rotate said:\n%s", out)
+	}
+	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key", filepath.Base(retired)}) {
+		t.Fatalf("key files: %v", got)
+	}
+	if fi, err := os.Stat(retired); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("retired key: %v, %v", fi, err)
+	}
+	f.check(t, f.store(t))
+
+	// A second run finishes nothing new: no key-provider wrap, no write.
+	storeSum := fileSum(t, filepath.Join(f.dataDir, "secrets.db"))
+	out, err = f.rotate(t, false)
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "finishing it") || !strings.Contains(out, "0 unwraps and 0 wraps to move") || !strings.Contains(out, "kept the retired key") || fileSum(t, filepath.Join(f.dataDir, "secrets.db")) != storeSum {
+		t.Fatalf("second run:\n%s", out)
+	}
+
+	// upgrade re-saves the current versions; the earlier ones still need
+	// the old key, and the run says how to give them up.
+	ctx := context.Background()
+	st := f.store(t)
+	for _, svc := range []string{"api", "db", "web"} {
+		if _, err := st.Upgrade(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An upgraded service refuses the release's unauthenticated deletion
+	// markers (see TestStoreOfThePreviousRelease): leave that one out.
+	f.want["api/old"] = f.want["api/old"][:1]
+	out, err = f.rotate(t, false)
+	if err != nil {
+		t.Fatalf("after upgrade: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "kept the retired key "+oldID) || !strings.Contains(out, ": 6 earlier versions of secrets in api, db, web") || !strings.Contains(out, "rm "+retired) {
+		t.Fatalf("after upgrade:\n%s", out)
+	}
+	f.check(t, f.store(t))
+}
+
+// TestRotateMasterKeyRefusedForKMS: with DynamoDB and KMS, the flag is a
+// usage error that points to --kms-key, before anything is opened.
+func TestRotateMasterKeyRefusedForKMS(t *testing.T) {
+	f := newMasterFixture(t)
+	e := &env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, lookup: func(k string) (string, bool) {
+		switch k {
+		case "CLOUDCHAIN_BACKEND":
+			return "dynamodb", true
+		case "AWS_REGION":
+			return "eu-west-1", true
+		}
+		return f.lookup(k)
+	}}
+	a := &app{env: e, stdout: &stickyWriter{w: e.stdout}, notices: &notices{stderr: e.stderr}}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	err := runRotateMasterKey(context.Background(), a, cmd, nil, false, a.stdout)
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--kms-key") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(f.dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refusal created the data directory: %v", err)
+	}
+}
+
+// moveState names the state of the key files (see keys/local).
+func (f *masterFixture) moveState(t *testing.T) string {
+	t.Helper()
+	next, retired := false, false
+	for _, name := range f.keyFiles(t) {
+		next = next || strings.HasSuffix(name, ".next")
+		retired = retired || strings.Contains(name, ".retired-")
+	}
+	if _, err := os.Stat(f.keyPath()); err != nil {
+		t.Fatalf("the key file is gone: %v", err)
+	}
+	return map[[2]bool]string{{true, false}: "A", {true, true}: "B", {false, true}: "C", {false, false}: "D"}[[2]bool{next, retired}]
+}
+
+// TestRotateMasterKeyKillLoop: `cchain rotate --new-master-key` on a store
+// of 30 services is killed (SIGKILL) at random points, 10 times; after each
+// kill every version of every secret reads; a last run completes, and then
+// everything reads under the new key alone, with no other key file left.
+func TestRotateMasterKeyKillLoop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	f := newMasterFixture(t)
+	var services []string
+	for i := range 30 {
+		services = append(services, fmt.Sprintf("svc%02d", i))
+	}
+	f.fill(t, services...)
+	env := f.processEnv()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	// One whole run bounds the random kill points.
+	start := time.Now()
+	if out, errOut, code := cchainProcess(t, ctx, env, "", "rotate", "--new-master-key"); code != 0 {
+		t.Fatalf("first run: exit %d: %s%s", code, out, errOut)
+	}
+	span := 2 * time.Since(start)
+	outcomes := map[string]int{}
+	for i := range 10 {
+		cmd := exec.CommandContext(ctx, os.Args[0], "rotate", "--new-master-key")
+		cmd.Env = append(append(os.Environ(), runAsMain+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(rng.Int64N(int64(span)))
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(delay):
+			_ = cmd.Process.Kill()
+			err = <-exited
+		}
+		var ee *exec.ExitError
+		state := f.moveState(t)
+		switch {
+		case errors.As(err, &ee) && !ee.Exited():
+			outcomes["killed in state "+state]++
+		case err != nil:
+			t.Fatalf("iteration %d: %v", i, err)
+		default:
+			outcomes["completed"]++
+		}
+		f.check(t, f.store(t))
+		t.Logf("iteration %d: kill after %v: %v; state %s", i, delay, err, state)
+	}
+	out, errOut, code := cchainProcess(t, ctx, env, "", "rotate", "--new-master-key")
+	if code != 0 {
+		t.Fatalf("the run after the kills: exit %d: %s%s", code, out, errOut)
+	}
+	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key"}) {
+		t.Fatalf("key files after the last run: %v\n%s", got, out)
+	}
+	cfg, err := config.Load(f.lookup, config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := local.Load(f.keyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	only, err := cfg.OpenWithLocalKeys(local.NewSet(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer only.Close()
+	f.check(t, only)
+	t.Logf("10 runs killed at random points within %v: %v", span, outcomes)
+	killed := 0
+	for k, n := range outcomes {
+		if strings.HasPrefix(k, "killed") {
+			killed += n
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no run was killed: the test does not test anything")
+	}
+}
