@@ -104,8 +104,9 @@ func (it *Item) Find(version int64) *Record {
 // is unknown (throttling, access denied, a damaged store).
 //
 // The Store keeps each service's key ring as an item of that service whose
-// user is ServiceKeyUser, a name that no valid user can have. Backends store it
-// like any other item and return it from Load, LoadBatch and Items.
+// user is ServiceKeyUser, and its rollback manifest as the item of ManifestUser:
+// names that no valid user can have (IsReservedUser). Backends store them
+// like any other item and return them from Load, LoadBatch and Items.
 type Backend interface {
 	// Load returns the item for (service, user), or an error wrapping
 	// ErrNotFound if there is none. An item whose current record cannot be
@@ -135,7 +136,8 @@ type Backend interface {
 	Remove(ctx context.Context, prev *Item) error
 
 	// Services calls fn once for each service that has at least one item
-	// other than its key ring (ServiceKeyUser), in ascending byte order. An
+	// other than its reserved ones (IsReservedUser: the key ring and the
+	// rollback manifest), in ascending byte order. An
 	// error from fn stops the walk and is returned as it is.
 	Services(ctx context.Context, fn func(service string) error) error
 

@@ -13,13 +13,20 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// SecretError is the failure of one secret in a bulk operation.
+// SecretError is the failure of one secret in a bulk operation. User is
+// empty for a failure that concerns secrets that cannot be named (those
+// that the service's rollback manifest lists but the table no longer holds).
 type SecretError struct {
 	Service, User string
 	Err           error
 }
 
-func (e *SecretError) Error() string { return fmt.Sprintf("%s/%s: %v", e.Service, e.User, e.Err) }
+func (e *SecretError) Error() string {
+	if e.User == "" {
+		return fmt.Sprintf("%s: %v", e.Service, e.Err)
+	}
+	return fmt.Sprintf("%s/%s: %v", e.Service, e.User, e.Err)
+}
 
 // Unwrap returns the secret's error.
 func (e *SecretError) Unwrap() error { return e.Err }
@@ -128,8 +135,15 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 		return nil, nil, err
 	}
 	defer keys.close()
+	checks, missing, err := keys.checkItems(ctx, items)
+	if err != nil {
+		return nil, nil, err
+	}
 	secrets := make([]*Secret, len(items))
-	failures := make([]*SecretError, len(items))
+	failures := make([]*SecretError, len(items), len(items)+1)
+	if missing != nil {
+		failures = append(failures, &SecretError{Service: service, Err: missing})
+	}
 	// Each service key version is unwrapped once, by whichever worker
 	// needs it first; opening a record is then local work, so the records
 	// are shared out in chunks among a few workers.
@@ -144,6 +158,10 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 				it := items[i]
 				if it.Malformed != nil {
 					failures[i] = &SecretError{Service: service, User: it.User, Err: it.Malformed}
+					continue
+				}
+				if checks != nil && checks[i] != nil {
+					failures[i] = &SecretError{Service: service, User: it.User, Err: checks[i]}
 					continue
 				}
 				rec := it.Current()
@@ -262,17 +280,27 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 
 	// Plan: compare every value with the current one.
 	results := make([]WriteResult, len(values))
+	floors := make([]int64, len(values))
 	for i, v := range values {
 		cur := byUser[v.User]
 		if cur != nil && cur.Malformed != nil {
 			failures = append(failures, &SecretError{Service: service, User: v.User, Err: fmt.Errorf("the stored item is damaged; purge it (cchain delete --purge) or restore it first: %w", cur.Malformed)})
 			continue
 		}
-		results[i] = WriteResult{Service: service, User: v.User, Version: cur.Version() + 1, Status: Created}
+		floor, err := keys.floor(ctx, v.User)
+		if err != nil {
+			return nil, err
+		}
+		floors[i] = floor
+		results[i] = WriteResult{Service: service, User: v.User, Version: max(cur.Version(), floor) + 1, Status: Created}
 		if cur == nil || cur.Current().Deleted {
 			continue
 		}
 		results[i].Status = Updated
+		if cur.Version() < floor {
+			// Rolled back: a new version replaces it, even with the same value.
+			continue
+		}
 		pt, err := s.openRecord(ctx, keys, service, v.User, cur.Current())
 		if err != nil {
 			failures = append(failures, &SecretError{Service: service, User: v.User, Err: fmt.Errorf("reading the current version %d: %w", cur.Version(), err)})
@@ -312,7 +340,7 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 		}
 		for _, i := range todo {
 			cur := byUser[values[i].User]
-			rec := &Record{Version: cur.Version() + 1, Created: s.clock().UTC(), Author: author, Comment: cfg.comment}
+			rec := &Record{Version: max(cur.Version(), floors[i]) + 1, Created: s.clock().UTC(), Author: author, Comment: cfg.comment}
 			if err := sealV2(s.rand, key, v, service, values[i].User, rec, values[i].Value); err != nil {
 				return nil, err
 			}
@@ -355,7 +383,15 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	direct := map[string]int64{}
+	for _, i := range todo {
+		if landed[i] {
+			direct[values[i].User] = results[i].Version
+		}
+	}
+	s.noteWrites(ctx, keys, service, author, direct)
+	if err != nil {
 		var done []WriteResult
 		for i, r := range results {
 			if landed[i] || r.Status == Unchanged {

@@ -19,13 +19,16 @@ import (
 //
 // with entries in ascending version order. Flag bit 0 ("sealed") says that
 // the service holds no legacy record any more, so that a legacy record
-// planted in it is refused. mac is HMAC-SHA256 under a key derived from the
+// planted in it is refused. Flag bit 1 ("manifest") says that the service
+// has a rollback manifest (manifest.go), so that a missing or altered one is
+// refused. mac is HMAC-SHA256 under a key derived from the
 // newest service key, over the service name, the record's header and
 // everything before it, so that nobody without the key provider can change
 // the flags or the list of versions.
 const (
 	keyringMagic     = "CCK1"
 	keyringSealed    = 1 << 0
+	keyringManifest  = 1 << 1
 	maxKeyVersions   = 1024
 	recordKeyInfo    = "cloudchain v2 record key\x00"
 	keyringMACInfo   = "cloudchain keyring mac v1"
@@ -42,9 +45,10 @@ type keyEntry struct {
 
 // keyring is the decoded content of a service's key ring record.
 type keyring struct {
-	Entries []keyEntry
-	Sealed  bool
-	mac     []byte
+	Entries  []keyEntry
+	Sealed   bool
+	Manifest bool
+	mac      []byte
 }
 
 func (k *keyring) newest() *keyEntry { return &k.Entries[len(k.Entries)-1] }
@@ -63,6 +67,9 @@ func (k *keyring) appendBody(b []byte) []byte {
 	var flags byte
 	if k.Sealed {
 		flags |= keyringSealed
+	}
+	if k.Manifest {
+		flags |= keyringManifest
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(k.Entries)))
@@ -130,10 +137,10 @@ func decodeKeyring(service string, rec *Record) (*keyring, error) {
 		return nil, bad("bad magic")
 	}
 	flags := d.byte()
-	if flags&^keyringSealed != 0 && d.err == nil {
+	if flags&^(keyringSealed|keyringManifest) != 0 && d.err == nil {
 		return nil, bad("unknown flags")
 	}
-	k := &keyring{Sealed: flags&keyringSealed != 0}
+	k := &keyring{Sealed: flags&keyringSealed != 0, Manifest: flags&keyringManifest != 0}
 	n := d.uvarint()
 	if d.err == nil && (n == 0 || n > maxKeyVersions) {
 		return nil, bad(fmt.Sprintf("%d key versions", n))

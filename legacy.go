@@ -88,7 +88,7 @@ func (s *Store) Upgrade(ctx context.Context, service string) (*UpgradeReport, er
 	var damaged []string
 	err := s.backend.Items(ctx, service, false, func(it *Item) error {
 		switch {
-		case it.User == ServiceKeyUser:
+		case IsReservedUser(it.User):
 		case it.Malformed != nil:
 			damaged = append(damaged, it.User)
 		case it.Current() != nil && it.Current().Format != FormatV2:

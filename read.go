@@ -11,25 +11,28 @@ import (
 // loadRow returns the item of (service, user) (nil, not an error, if there
 // is none) and the service's key ring, in one backend round trip where the
 // backend can (BatchLoader), else in two concurrent reads.
+//
+// The service's rollback manifest comes in the same round trip; the caller
+// checks the row against it (keys.checkRow) before trusting it.
 func (s *Store) loadRow(ctx context.Context, service, user string) (*Item, *serviceKeys, error) {
-	var row, ring *Item
+	var row, ring, man *Item
 	if bl, ok := s.backend.(BatchLoader); ok {
-		items, err := bl.LoadBatch(ctx, service, []string{user, ServiceKeyUser})
+		items, err := bl.LoadBatch(ctx, service, []string{user, ServiceKeyUser, ManifestUser})
 		if errors.Is(err, ErrMalformed) {
-			// Say which of the two is damaged.
-			row, ring, err = s.loadRowAlone(ctx, service, user)
-			items = []*Item{row, ring}
+			// Say which one is damaged.
+			row, ring, man, err = s.loadRowAlone(ctx, service, user)
+			items = []*Item{row, ring, man}
 		}
 		if err != nil {
 			return nil, nil, wrapRow("reading", service, user, err)
 		}
-		if len(items) != 2 {
-			return nil, nil, fmt.Errorf("reading %s/%s: the backend returned %d items for 2 keys", service, user, len(items))
+		if len(items) != 3 {
+			return nil, nil, fmt.Errorf("reading %s/%s: the backend returned %d items for 3 keys", service, user, len(items))
 		}
-		row, ring = items[0], items[1]
+		row, ring, man = items[0], items[1], items[2]
 	} else {
 		var err error
-		if row, ring, err = s.loadRowAlone(ctx, service, user); err != nil {
+		if row, ring, man, err = s.loadRowAlone(ctx, service, user); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -40,18 +43,33 @@ func (s *Store) loadRow(ctx context.Context, service, user string) (*Item, *serv
 	if err != nil {
 		return nil, nil, err
 	}
+	keys.setManifest(man)
 	return row, keys, nil
 }
 
-// loadRowAlone reads the row and the key ring with two concurrent Loads.
-func (s *Store) loadRowAlone(ctx context.Context, service, user string) (row, ring *Item, err error) {
+// loadRowAlone reads the row, the key ring and the manifest with concurrent
+// Loads. A manifest too damaged to load is handed on as a Malformed item: it
+// matters only if the ring says it is in force.
+func (s *Store) loadRowAlone(ctx context.Context, service, user string) (row, ring, man *Item, err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { row, err = s.load(gctx, service, user); return err })
 	g.Go(func() (err error) { ring, err = s.load(gctx, service, ServiceKeyUser); return err })
+	g.Go(func() error {
+		it, err := s.backend.Load(gctx, service, ManifestUser)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case errors.Is(err, ErrMalformed):
+			man = &Item{Service: service, User: ManifestUser, Malformed: err}
+			return nil
+		}
+		man = it
+		return err
+	})
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return row, ring, nil
+	return row, ring, man, nil
 }
 
 // existingRow validates the names and reads the row and the key ring; a
@@ -63,6 +81,10 @@ func (s *Store) existingRow(ctx context.Context, service, user string) (*Item, *
 	}
 	it, keys, err := s.loadRow(ctx, service, user)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := keys.checkRow(ctx, user, it); err != nil {
+		keys.close()
 		return nil, nil, err
 	}
 	if it == nil {

@@ -43,6 +43,12 @@ const (
 	// key provider with the context {"service": SERVICE}, authenticated
 	// with a MAC under the newest service key. It is never a secret.
 	FormatKeyring Format = 3
+
+	// FormatManifest is a service's rollback manifest, stored as the item of
+	// user ManifestUser: the newest version written of every secret of the
+	// service, authenticated with a MAC under a service key (manifest.go).
+	// It is never a secret.
+	FormatManifest Format = 4
 )
 
 func (f Format) String() string {
@@ -55,6 +61,8 @@ func (f Format) String() string {
 		return "v2"
 	case FormatKeyring:
 		return "keyring"
+	case FormatManifest:
+		return "manifest"
 	default:
 		return fmt.Sprintf("format(%d)", uint8(f))
 	}
@@ -191,7 +199,7 @@ func UnmarshalRecord(data []byte) (*Record, error) {
 	}
 	r := &Record{}
 	r.Format = Format(d.byte())
-	if r.Format > FormatKeyring && d.err == nil {
+	if r.Format > FormatManifest && d.err == nil {
 		return nil, fmt.Errorf("%w: unknown format %d (written by a newer cchain?)", ErrMalformed, r.Format)
 	}
 	flags := d.byte()

@@ -26,12 +26,15 @@ func (s *Store) Services(ctx context.Context) ([]string, error) {
 // ring. With history, items carry their kept versions too. Items that could
 // not be decoded are included, with Malformed set and no records.
 func (s *Store) items(ctx context.Context, service string, history bool) ([]*Item, *serviceKeys, error) {
-	var ring *Item
+	var ring, man *Item
 	var out []*Item
 	err := s.backend.Items(ctx, service, history, func(it *Item) error {
 		switch {
 		case it.User == ServiceKeyUser:
 			ring = it
+		case it.User == ManifestUser:
+			man = it
+		case IsReservedUser(it.User):
 		case it.Current() != nil || it.Malformed != nil:
 			out = append(out, it)
 		}
@@ -44,6 +47,7 @@ func (s *Store) items(ctx context.Context, service string, history bool) ([]*Ite
 	if err != nil {
 		return nil, nil, err
 	}
+	keys.setManifest(man)
 	return out, keys, nil
 }
 
@@ -141,7 +145,7 @@ func (s *Store) forEachUser(ctx context.Context, op, service string, users []str
 func (s *Store) usersWhere(ctx context.Context, service string, keep func(*Record) bool) ([]string, error) {
 	var users []string
 	err := s.backend.Items(ctx, service, false, func(it *Item) error {
-		if it.User != ServiceKeyUser && keep(it.Current()) {
+		if !IsReservedUser(it.User) && keep(it.Current()) {
 			users = append(users, it.User)
 		}
 		return nil
@@ -213,12 +217,28 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	if err := ValidateService(service); err != nil {
 		return 0, err
 	}
-	users, err := s.usersWhere(ctx, service, func(*Record) bool { return true })
+	items, keys, err := s.items(ctx, service, false)
 	if err != nil {
 		return 0, err
 	}
+	defer keys.close()
+	author := s.lookupAuthor(ctx)
+	users := make([]string, len(items))
+	versions := make(map[string]int64, len(items))
+	for i, it := range items {
+		users[i] = it.User
+		if e, ok := keys.entry(it.User); ok && it.Current() == nil {
+			versions[it.User] = e.Version // damaged: purged at what the manifest lists
+		} else if it.Current() != nil {
+			versions[it.User] = it.Version()
+		}
+	}
+	// One manifest write marks them all before any is removed.
+	if err := s.markPurged(ctx, keys, service, author, versions); err != nil {
+		return 0, err
+	}
 	n, err := s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
-		err := s.purge(ctx, service, user)
+		err := s.purge(ctx, keys, service, user, author)
 		switch {
 		case err == nil:
 			return true, nil

@@ -31,6 +31,9 @@ type serviceKeys struct {
 	plain    map[int64][]byte
 	failed   map[int64]error // unwraps that failed, so a bulk read asks once
 	verified bool            // the ring's MAC was checked under the newest key
+	mf       manifestState   // the service's rollback manifest (manifestkeys.go)
+	observed bool            // the Watermark has seen this ring and manifest
+	scanned  *manifest       // what a new manifest lists, if this operation scanned the service
 }
 
 func (s *Store) serviceKeysOf(service string, item *Item) (*serviceKeys, error) {
@@ -55,7 +58,7 @@ func (k *serviceKeys) setItem(item *Item) error {
 	if err != nil {
 		return err
 	}
-	k.item, k.ring, k.verified = item, ring, false
+	k.item, k.ring, k.verified, k.observed = item, ring, false, false
 	return nil
 }
 
@@ -191,10 +194,11 @@ func (k *serviceKeys) current(ctx context.Context, author string) (int64, []byte
 // conditional create. When another process created one first, it adopts
 // that one instead, so concurrent first puts converge on one ring.
 func (k *serviceKeys) createLocked(ctx context.Context, author string) error {
-	sealed, err := k.st.holdsNoLegacy(ctx, k.service)
+	sealed, scanned, err := k.st.holdsNoLegacy(ctx, k.service)
 	if err != nil {
 		return err
 	}
+	k.scanned = scanned
 	dk, err := k.st.keys.GenerateDataKey(ctx, ServiceContext(k.service))
 	if err != nil {
 		return fmt.Errorf("generating the service key of %s: %w", k.service, err)
@@ -211,7 +215,7 @@ func (k *serviceKeys) createLocked(ctx context.Context, author string) error {
 	item := &Item{Service: k.service, User: ServiceKeyUser, Records: []*Record{rec}}
 	_, err = k.st.backend.Save(ctx, nil, item)
 	if err == nil {
-		k.item, k.ring, k.verified = item, ring, true
+		k.item, k.ring, k.verified, k.observed = item, ring, true, false
 		k.plain[1] = dk.Plaintext
 		k.st.cache.put(k.service, &ring.Entries[0], dk.Plaintext)
 		return nil
@@ -250,7 +254,7 @@ func (k *serviceKeys) rotate(ctx context.Context, author string) (int64, error) 
 	}
 	next := &keyring{Entries: append(append([]keyEntry(nil), k.ring.Entries...), keyEntry{
 		Version: k.ring.newest().Version + 1, KeyID: dk.KeyID, Context: ServiceContext(k.service), Wrapped: dk.Wrapped,
-	}), Sealed: k.ring.Sealed}
+	}), Sealed: k.ring.Sealed, Manifest: k.ring.Manifest}
 	if err := k.saveLocked(ctx, next, dk.Plaintext, author); err != nil {
 		Zero(dk.Plaintext)
 		return 0, err
@@ -277,7 +281,7 @@ func (k *serviceKeys) setSealed(ctx context.Context, sealed bool, author string)
 	if err != nil {
 		return err
 	}
-	next := &keyring{Entries: k.ring.Entries, Sealed: sealed}
+	next := &keyring{Entries: k.ring.Entries, Sealed: sealed, Manifest: k.ring.Manifest}
 	return k.saveLocked(ctx, next, newest, author)
 }
 
@@ -293,36 +297,43 @@ func (k *serviceKeys) saveLocked(ctx context.Context, next *keyring, newestKey [
 	if _, err := k.st.backend.Save(ctx, prev, item); err != nil {
 		return fmt.Errorf("writing the key ring of %s: %w", k.service, err)
 	}
-	k.item, k.ring, k.verified = item, next, true
+	k.item, k.ring, k.verified, k.observed = item, next, true, false
 	return nil
 }
 
 // holdsNoLegacy says whether a new key ring may be marked sealed: legacy
 // reads are off, or the service holds no legacy record at all (current or
 // in history) and this Store does not write the legacy format.
-func (s *Store) holdsNoLegacy(ctx context.Context, service string) (bool, error) {
+//
+// When it scans the whole service, it also returns what a new rollback
+// manifest of it must list, so that the first put does not scan twice.
+func (s *Store) holdsNoLegacy(ctx context.Context, service string) (bool, *manifest, error) {
 	if !s.legacyReads {
-		return true, nil
+		return true, nil, nil
 	}
 	if s.legacyWrites {
-		return false, nil
+		return false, nil, nil
 	}
 	found := errors.New("found a legacy record")
+	m := &manifest{}
 	err := s.backend.Items(ctx, service, true, func(it *Item) error {
 		for _, r := range it.Records {
 			if r.Format == FormatLegacy {
 				return found
 			}
 		}
+		if !IsReservedUser(it.User) && it.Current() != nil {
+			m.set(manEntry{Hash: hashUser(it.User), Version: it.Version()})
+		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, found):
-		return false, nil
+		return false, nil, nil
 	case err != nil:
-		return false, fmt.Errorf("checking %s for legacy records: %w", service, err)
+		return false, nil, fmt.Errorf("checking %s for legacy records: %w", service, err)
 	}
-	return true, nil
+	return true, m, nil
 }
 
 // rewrap wraps every version of the service key again under to's key, and
@@ -338,7 +349,7 @@ func (k *serviceKeys) rewrap(ctx context.Context, to Encrypter, author string) (
 	if err != nil {
 		return 0, err
 	}
-	next := &keyring{Sealed: k.ring.Sealed}
+	next := &keyring{Sealed: k.ring.Sealed, Manifest: k.ring.Manifest}
 	for _, e := range k.ring.Entries {
 		plain, err := k.keyLocked(ctx, e.Version)
 		if err != nil {

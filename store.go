@@ -41,6 +41,7 @@ type Store struct {
 	parallel     int
 	maxAttempts  int
 	cache        *keyCache
+	watermark    Watermark
 
 	authorTimeout time.Duration
 	notify        func(Notice)
@@ -125,6 +126,13 @@ func WithServiceKeyCache(ttl time.Duration) Option {
 	}
 }
 
+// WithWatermark makes the Store remember, through w, the newest state of
+// each service's key ring and rollback manifest it has verified, and refuse
+// an older one: the client-side high-water mark that detects a rollback of a
+// whole service (every item put back to an earlier copy), which the manifest
+// alone cannot.
+func WithWatermark(w Watermark) Option { return func(s *Store) { s.watermark = w } }
+
 // WithNotices sets the function that receives notices (the CLI prints them
 // on stderr). It may be called from several goroutines at once.
 func WithNotices(fn func(Notice)) Option { return func(s *Store) { s.notify = fn } }
@@ -183,6 +191,10 @@ const (
 	// NoticeUnverified: a listing could not be authenticated (the key was
 	// not available) and is shown unverified.
 	NoticeUnverified
+	// NoticeManifest: a write landed, but the service's rollback manifest
+	// could not be brought up to date (it will be by the next write), or is
+	// full; or a write replaced a secret that had been rolled back.
+	NoticeManifest
 )
 
 // A Notice is something a user should know about an operation that

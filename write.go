@@ -62,6 +62,12 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if cfg.checkVersion && cur.Version() != cfg.ifVersion {
 			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: cur.Version()}
 		}
+		// A secret rolled back, or purged, keeps counting from the
+		// newest version the manifest lists: no version number is reused.
+		floor, err := keys.floor(ctx, user)
+		if err != nil {
+			return 0, err
+		}
 		ch, err := content(cur, keys)
 		if err != nil {
 			return 0, err
@@ -69,8 +75,15 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if err := s.checkKeyOwner(service, user, cur); err != nil {
 			return 0, err
 		}
+		if err := keys.checkRow(ctx, user, cur); err != nil {
+			var rb *RollbackError
+			if !errors.As(err, &rb) {
+				return 0, err
+			}
+			s.notice(NoticeManifest, service, user, "%v; this write replaces it", err)
+		}
 		rec := &Record{
-			Version: cur.Version() + 1,
+			Version: max(cur.Version(), floor) + 1,
 			Created: s.clock().UTC(),
 			Author:  author,
 			Comment: cfg.comment,
@@ -96,12 +109,15 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		dropped, err := s.backend.Save(ctx, cur, next)
 		if err == nil {
 			s.noticeDropped(service, user, next, dropped)
+		}
+		if err == nil || (!errors.Is(err, ErrVersionConflict) && s.landedAnyway(ctx, service, user, rec, err)) {
+			if again := s.landed(ctx, keys, service, user, author, rec); again != nil {
+				cur = again
+				continue
+			}
 			return rec.Version, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
-			if s.landedAnyway(ctx, service, user, rec, err) {
-				return rec.Version, nil
-			}
 			return 0, wrapRow("writing", service, user, err)
 		}
 		if !cfg.checkVersion {
@@ -113,11 +129,18 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if lerr != nil {
 			return 0, lerr
 		}
+		if err := s.reloadManifest(ctx, keys, service); err != nil {
+			return 0, err
+		}
 		// A conflict can be this very write: the backend applied it, the
 		// response was lost, and the SDK's retry of the conditional write
 		// then failed its condition. The record's random salt and nonce
 		// make it unique, so finding it stored means the write landed.
 		if latest.hasRecord(rec) {
+			if again := s.landed(ctx, keys, service, user, author, rec); again != nil {
+				cur = again
+				continue
+			}
 			return rec.Version, nil
 		}
 		if cfg.checkVersion {
@@ -131,6 +154,25 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		}
 		cur = latest
 	}
+}
+
+// landed records a version that landed in the service's rollback manifest.
+// In one narrow race (a purge of the same secret, whose mark the write did
+// not see) the new version is stored below the purge's mark and would read
+// as a purged secret put back: landed then returns the stored item, and the
+// caller writes the same change again above the mark.
+func (s *Store) landed(ctx context.Context, keys *serviceKeys, service, user, author string, rec *Record) *Item {
+	s.noteWrites(ctx, keys, service, author, map[string]int64{user: rec.Version})
+	e, ok := keys.entry(user)
+	if !ok || !e.Purged || e.Version < rec.Version {
+		return nil
+	}
+	latest, err := s.load(ctx, service, user)
+	if err != nil || latest.Version() != rec.Version || !latest.hasRecord(rec) {
+		// Purged after it landed, as a purge that came later should.
+		return nil
+	}
+	return latest
 }
 
 // landedAnyway resolves a write that failed for an unknown reason (a
@@ -341,19 +383,26 @@ func (s *Store) restore(ctx context.Context, service, user string, opts []PutOpt
 
 // Purge removes (service, user) and its whole history. It cannot be undone.
 // An item too damaged to decode is removed too, if the backend is a
-// Discarder.
+// Discarder. The service's rollback manifest marks the secret purged first,
+// so a purge interrupted half-way leaves the secret readable, and a copy of
+// it put back later is refused.
 func (s *Store) Purge(ctx context.Context, service, user string) error {
 	if err := ValidateID(service, user); err != nil {
 		return err
 	}
-	if err := s.purge(ctx, service, user); err != nil {
+	keys, err := s.loadManifestKeys(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer keys.close()
+	if err := s.purge(ctx, keys, service, user, s.lookupAuthor(ctx)); err != nil {
 		return err
 	}
 	return s.dropDamagedRing(ctx, service)
 }
 
 // purge removes one item, retrying on a conflict.
-func (s *Store) purge(ctx context.Context, service, user string) error {
+func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, author string) error {
 	for attempt := 1; ; attempt++ {
 		it, err := s.backend.Load(ctx, service, user)
 		if errors.Is(err, ErrNotFound) {
@@ -362,6 +411,11 @@ func (s *Store) purge(ctx context.Context, service, user string) error {
 		if d, ok := s.backend.(Discarder); ok && errors.Is(err, ErrMalformed) {
 			// A damaged item would otherwise block every write to this
 			// secret for good.
+			if e, listed := keys.entry(user); listed {
+				if err := s.markPurged(ctx, keys, service, author, map[string]int64{user: e.Version}); err != nil {
+					return err
+				}
+			}
 			if err := d.Discard(ctx, service, user); err != nil {
 				return wrapRow("purging damaged", service, user, err)
 			}
@@ -369,6 +423,9 @@ func (s *Store) purge(ctx context.Context, service, user string) error {
 		}
 		if err != nil {
 			return wrapRow("reading", service, user, err)
+		}
+		if err := s.markPurged(ctx, keys, service, author, map[string]int64{user: it.Version()}); err != nil {
+			return err
 		}
 		err = s.backend.Remove(ctx, it)
 		if err == nil {
@@ -381,4 +438,37 @@ func (s *Store) purge(ctx context.Context, service, user string) error {
 			return err
 		}
 	}
+}
+
+// markPurged marks secrets purged in the service's manifest (users mapped to
+// the version that is being removed), unless it says so already. It must
+// succeed before anything is removed.
+func (s *Store) markPurged(ctx context.Context, keys *serviceKeys, service, author string, users map[string]int64) error {
+	var entries []manEntry
+	for u, v := range users {
+		if e, ok := keys.entry(u); ok && e.Purged && e.Version >= v {
+			continue
+		}
+		entries = append(entries, manEntry{Hash: hashUser(u), Version: max(v, 1), Purged: true})
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := keys.note(ctx, author, entries); err != nil {
+		return fmt.Errorf("marking secrets of %s purged in its rollback manifest (nothing was removed): %w", service, err)
+	}
+	return nil
+}
+
+// loadManifestKeys reads a service's key ring and rollback manifest.
+func (s *Store) loadManifestKeys(ctx context.Context, service string) (*serviceKeys, error) {
+	keys, err := s.loadKeys(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reloadManifest(ctx, keys, service); err != nil {
+		keys.close()
+		return nil, err
+	}
+	return keys, nil
 }

@@ -68,8 +68,9 @@ func (s *suite) testServiceKeys(t *testing.T) {
 				t.Fatalf("a concurrent first put failed: %v", err)
 			}
 		}
-		if ring := ringOf(t, f.backend, "fresh"); ring.Version() != 1 {
-			t.Fatalf("the key ring is at revision %d, want 1 (one ring, adopted by every writer)", ring.Version())
+		// Revision 2: created once, then its manifest flag set once.
+		if ring := ringOf(t, f.backend, "fresh"); ring.Version() != 2 {
+			t.Fatalf("the key ring is at revision %d, want 2 (one ring, adopted by every writer, then its manifest flag set)", ring.Version())
 		}
 		secrets, err := f.store.GetServices(ctxFor(t), "fresh")
 		if err != nil || len(secrets) != 16 {
@@ -297,8 +298,8 @@ func (s *suite) testBulk(t *testing.T) {
 	if err != nil || res[3].Status != cloudchain.Updated || res[3].Version != 2 || res[50].Status != cloudchain.Created {
 		t.Fatalf("PutMany with one change: %v, %+v %+v", err, res[3], res[50])
 	}
-	if n := f.backend.saves.Load() - saves; n != 2 {
-		t.Fatalf("one changed and one new secret made %d writes, want 2", n)
+	if n := f.backend.saves.Load() - saves; n != 3 {
+		t.Fatalf("one changed and one new secret made %d writes, want 3 (two secrets, one manifest)", n)
 	}
 
 	// Nothing is written when any value is bad.
@@ -339,8 +340,9 @@ func (s *suite) testBulkCounts(t *testing.T) {
 	if _, err := f.store.PutMany(ctxFor(t), "app", values); err != nil {
 		t.Fatal(err)
 	}
-	if g, d, w := f.keys.gens.Load(), f.keys.decs.Load(), f.backend.saves.Load(); g != 1 || d != 0 || w != n+1 {
-		t.Fatalf("writing %d secrets into a new service: %d data keys, %d decrypts, %d writes; want 1, 0, %d", n, g, d, w, n+1)
+	// n secrets, the key ring, one manifest write, and the ring's manifest flag.
+	if g, d, w := f.keys.gens.Load(), f.keys.decs.Load(), f.backend.saves.Load(); g != 1 || d != 0 || w != n+3 {
+		t.Fatalf("writing %d secrets into a new service: %d data keys, %d decrypts, %d writes; want 1, 0, %d", n, g, d, w, n+3)
 	}
 	for i := range values {
 		values[i].Value = append(values[i].Value, '!')
@@ -349,8 +351,8 @@ func (s *suite) testBulkCounts(t *testing.T) {
 	if _, err := f.store.PutMany(ctxFor(t), "app", values); err != nil {
 		t.Fatal(err)
 	}
-	if g, d, w, l := f.keys.gens.Load(), f.keys.decs.Load(), f.backend.saves.Load()-saves, f.backend.items.Load()-items; g != 1 || d != 1 || w != n || l != 1 {
-		t.Fatalf("rewriting %d secrets: %d key-provider calls, %d writes, %d listings; want 1, %d, 1", n, g-1+d, w, l, n)
+	if g, d, w, l := f.keys.gens.Load(), f.keys.decs.Load(), f.backend.saves.Load()-saves, f.backend.items.Load()-items; g != 1 || d != 1 || w != n+1 || l != 1 {
+		t.Fatalf("rewriting %d secrets: %d key-provider calls, %d writes, %d listings; want 1, %d (and one manifest write), 1", n, g-1+d, w, l, n+1)
 	}
 	decs, items, reads := f.keys.decs.Load(), f.backend.items.Load(), f.backend.reads()
 	secrets, err := f.store.GetServices(ctxFor(t), "app")
@@ -506,10 +508,11 @@ func (p *pausingKeys) Decrypt(ctx context.Context, keyID string, ct []byte, encC
 
 // testPurgeReputDuringPut is the ABA race through the Store, made
 // deterministic by pausing a put inside its key-provider call: the put has
-// read version 1; meanwhile another writer purges the secret and puts a new
-// version 1. The paused put must not overwrite that new version 1 (an
-// acknowledged write) or bring purged data back: it re-reads and lands as
-// version 2, and the other writer's version 1 stays in history.
+// read version 1; meanwhile another writer purges the secret and puts it
+// again, as version 2 (the rollback manifest marked version 1 purged, and
+// version numbers are never reused). The paused put must not overwrite that
+// new version (an acknowledged write) or bring purged data back: it re-reads
+// and lands as version 3, and the other writer's version 2 stays in history.
 func (s *suite) testPurgeReputDuringPut(t *testing.T) {
 	f := s.newStore(t)
 	keys := &pausingKeys{KeyProvider: f.keys}
@@ -526,8 +529,8 @@ func (s *suite) testPurgeReputDuringPut(t *testing.T) {
 	if err := f.store.Purge(ctxFor(t), "db", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if v := mustPut(t, f.store, "db", "alice", "acknowledged"); v != 1 {
-		t.Fatalf("re-put after purge gave version %d, want 1", v)
+	if v := mustPut(t, f.store, "db", "alice", "acknowledged"); v != 2 {
+		t.Fatalf("re-put after purge gave version %d, want 2", v)
 	}
 	close(keys.release)
 	if err := <-done; err != nil {
@@ -537,10 +540,10 @@ func (s *suite) testPurgeReputDuringPut(t *testing.T) {
 	if err != nil || len(hist) != 2 {
 		t.Fatalf("history = %+v, %v; want 2 versions", hist, err)
 	}
-	if sec, _ := f.store.GetVersion(ctxFor(t), "db", "alice", 1); sec == nil || string(sec.Value) != "acknowledged" {
-		t.Fatalf("version 1 = %v; the acknowledged write was lost", sec)
+	if sec, _ := f.store.GetVersion(ctxFor(t), "db", "alice", 2); sec == nil || string(sec.Value) != "acknowledged" {
+		t.Fatalf("version 2 = %v; the acknowledged write was lost", sec)
 	}
-	if sec := mustGet(t, f.store, "db", "alice"); sec.Version != 2 || string(sec.Value) != "slow-value" {
+	if sec := mustGet(t, f.store, "db", "alice"); sec.Version != 3 || string(sec.Value) != "slow-value" {
 		t.Fatalf("current = %+v", sec)
 	}
 }

@@ -68,6 +68,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -344,12 +345,15 @@ func (b *Backend) Services(ctx context.Context, fn func(service string) error) e
 			if i <= 0 {
 				return fmt.Errorf("%w: key %q has no service", cloudchain.ErrMalformed, k)
 			}
-			// A service that holds nothing but its key ring (its secrets
-			// were purged) is not listed.
-			if string(k[i+1:]) != cloudchain.ServiceKeyUser {
-				services = append(services, string(k[:i]))
-			} else if next, _ := c.Next(); next != nil && len(next) > i && string(next[:i+1]) == string(k[:i+1]) {
-				services = append(services, string(k[:i]))
+			// A service that holds nothing but its key ring and manifest
+			// (its secrets were purged) is not listed. Reserved names sort
+			// before every user name, so this looks at most at three keys.
+			prefix := k[:i+1]
+			for kk := k; kk != nil && bytes.HasPrefix(kk, prefix); kk, _ = c.Next() {
+				if !cloudchain.IsReservedUser(string(kk[i+1:])) {
+					services = append(services, string(k[:i]))
+					break
+				}
 			}
 			// Jump past every user of this service.
 			seek := append(k[:i:i], 1)

@@ -276,7 +276,7 @@ func (b *Backend) Services(ctx context.Context, fn func(service string) error) e
 		}
 		for _, it := range out.Items {
 			s, ok := it[attrService].(*types.AttributeValueMemberS)
-			if u, isRing := it[attrUser].(*types.AttributeValueMemberS); ok && !(isRing && u.Value == cloudchain.ServiceKeyUser) {
+			if u, isS := it[attrUser].(*types.AttributeValueMemberS); ok && !(isS && cloudchain.IsReservedUser(u.Value)) {
 				seen[s.Value] = struct{}{}
 			}
 		}

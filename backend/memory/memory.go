@@ -188,7 +188,7 @@ func (b *Backend) Services(ctx context.Context, fn func(string) error) error {
 			return err
 		}
 		svc, user, _ := strings.Cut(k, "\x00")
-		if svc == last || user == cloudchain.ServiceKeyUser {
+		if svc == last || cloudchain.IsReservedUser(user) {
 			continue
 		}
 		last = svc

@@ -65,26 +65,30 @@ func (s *stack) expect(t *testing.T, what string, ddb, kms map[string]int) {
 // TestRequestBudget asserts DESIGN.md's budget exactly, on the wire:
 //   - get: one round trip for the secret and its key ring (BatchGetItem) + 1
 //     Decrypt of the service key;
-//   - put into an existing service: 1 BatchGetItem + 1 Decrypt + 1 PutItem;
-//     the first put into a service adds 1 GenerateDataKey, 1 PutItem (the key
-//     ring) and 1 Query (the one-time check for legacy records);
+//   - put into an existing service: 1 BatchGetItem (the secret, the key ring
+//     and the rollback manifest) + 1 Decrypt + 2 PutItems (the secret, then
+//     the manifest); the first put into a service adds 1 GenerateDataKey,
+//     1 Query (the one-time check for legacy records, which also lists what
+//     the first manifest holds) and 2 PutItems (the key ring, created, and
+//     then its manifest flag set, once the manifest exists);
 //   - a whole service: its Query pages + 1 Decrypt per service key version;
-//   - N secrets written at once: the Query pages + 1 KMS call + N PutItems.
+//   - N secrets written at once: the Query pages + 1 KMS call + N PutItems
+//   - 1 PutItem for the manifest.
 func TestRequestBudget(t *testing.T) {
 	s := newStack(t)
 	ctx := ctxFor(t)
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "first put into a service", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 2}, map[string]int{"GenerateDataKey": 1})
+	s.expect(t, "first put into a service", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 4}, map[string]int{"GenerateDataKey": 1})
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("correct horse")); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "second put", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
+	s.expect(t, "second put", map[string]int{"BatchGetItem": 1, "PutItem": 2}, map[string]int{"Decrypt": 1})
 	if _, err := s.store.Put(ctx, "db", "bob", []byte("battery")); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "put of a new user", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
+	s.expect(t, "put of a new user", map[string]int{"BatchGetItem": 1, "PutItem": 2}, map[string]int{"Decrypt": 1})
 	sec, err := s.store.Get(ctx, "db", "alice")
 	if err != nil || string(sec.Value) != "correct horse" {
 		t.Fatalf("Get = %v, %v", sec, err)
@@ -102,7 +106,7 @@ func TestRequestBudget(t *testing.T) {
 	if _, err := s.store.Delete(ctx, "db", "bob"); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "delete (the marker is sealed)", map[string]int{"BatchGetItem": 1, "PutItem": 1}, map[string]int{"Decrypt": 1})
+	s.expect(t, "delete (the marker is sealed)", map[string]int{"BatchGetItem": 1, "PutItem": 2}, map[string]int{"Decrypt": 1})
 
 	var values []cloudchain.SecretValue
 	for i := range 60 {
@@ -111,12 +115,12 @@ func TestRequestBudget(t *testing.T) {
 	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "writing 60 secrets into a new service", map[string]int{"Query": 2, "PutItem": 61}, map[string]int{"GenerateDataKey": 1})
+	s.expect(t, "writing 60 secrets into a new service", map[string]int{"Query": 2, "PutItem": 63}, map[string]int{"GenerateDataKey": 1})
 	secs, err := s.store.GetServices(ctx, "bulk")
 	if err != nil || len(secs) != 60 {
 		t.Fatalf("GetServices: %d, %v", len(secs), err)
 	}
-	// 60 items and the key ring in pages of 25: 3 Query pages; one key.
+	// 60 items, the key ring and the manifest in pages of 25: 3 Query pages; one key.
 	s.expect(t, "reading a whole service", map[string]int{"Query": 3}, map[string]int{"Decrypt": 1})
 	if _, err := s.store.List(ctx, "bulk"); err != nil {
 		t.Fatal(err)
@@ -129,7 +133,7 @@ func TestRequestBudget(t *testing.T) {
 	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
 		t.Fatal(err)
 	}
-	s.expect(t, "rewriting 61 secrets", map[string]int{"Query": 3, "PutItem": 61}, map[string]int{"Decrypt": 1})
+	s.expect(t, "rewriting 61 secrets", map[string]int{"Query": 3, "PutItem": 62}, map[string]int{"Decrypt": 1})
 	if _, err := s.store.PutMany(ctx, "bulk", values); err != nil {
 		t.Fatal(err)
 	}

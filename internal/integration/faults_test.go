@@ -79,8 +79,8 @@ func TestLostWriteResponse(t *testing.T) {
 			if err != nil || len(hist) != 1 {
 				t.Fatalf("history after a lost response: %+v, %v; want exactly one version", hist, err)
 			}
-			if n := s.ddb.Count("PutItem"); n != 2 {
-				t.Fatalf("%d PutItem requests, want 2 (the lost one and the SDK's retry)", n)
+			if n := s.ddb.Count("PutItem"); n != 3 {
+				t.Fatalf("%d PutItem requests, want 3 (the lost one, the SDK's retry, and the rollback manifest)", n)
 			}
 		})
 	}
@@ -98,10 +98,11 @@ func TestLostKeyRingResponse(t *testing.T) {
 		t.Fatalf("Put with the key ring's response lost: %v", err)
 	}
 	s.expect(t, "put with the key ring's response lost",
-		map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 3, "GetItem": 1},
+		map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 5, "GetItem": 1},
 		map[string]int{"GenerateDataKey": 1, "Decrypt": 1})
+	// Revision 2: the one ring, adopted, then its manifest flag set.
 	ring, err := s.backend.Load(ctx, "db", cloudchain.ServiceKeyUser)
-	if err != nil || ring.Version() != 1 {
+	if err != nil || ring.Version() != 2 {
 		t.Fatalf("key ring after a lost response: %v, %v", ring, err)
 	}
 	if sec, err := s.store.Get(ctx, "db", "alice"); err != nil || string(sec.Value) != "hunter2" {
@@ -116,7 +117,7 @@ func TestKMSThrottlingDuringPut(t *testing.T) {
 	if _, err := s.store.Put(ctx, "db", "alice", []byte("hunter2")); err != nil {
 		t.Fatalf("Put after 2 KMS throttles: %v", err)
 	}
-	s.expect(t, "put with 2 throttled data keys", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 2}, map[string]int{"GenerateDataKey": 3})
+	s.expect(t, "put with 2 throttled data keys", map[string]int{"BatchGetItem": 1, "Query": 1, "PutItem": 4}, map[string]int{"GenerateDataKey": 3})
 }
 
 // TestWriteLandedBehindAnError: the write lands, and every response the SDK
@@ -135,8 +136,8 @@ func TestWriteLandedBehindAnError(t *testing.T) {
 	if err != nil || v != 1 {
 		t.Fatalf("Put whose every response was lost = %d, %v; want 1, nil", v, err)
 	}
-	if n := s.ddb.Count("PutItem"); n != 3 {
-		t.Fatalf("%d PutItem requests, want 3", n)
+	if n := s.ddb.Count("PutItem"); n != 4 {
+		t.Fatalf("%d PutItem requests, want 4 (3 attempts, then the rollback manifest)", n)
 	}
 	hist, err := s.store.History(ctx, "db", "alice")
 	if err != nil || len(hist) != 1 {

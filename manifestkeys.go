@@ -1,0 +1,371 @@
+package cloudchain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// manifestState is a service's rollback manifest as one operation sees it.
+type manifestState struct {
+	item     *Item     // the stored manifest item, nil if there is none
+	m        *manifest // its decoded content, nil if none or damaged
+	err      error     // why it did not decode
+	verified bool      // its MAC was checked
+}
+
+// ServiceState is what a Watermark remembers of a service: which key ring it
+// has (a service whose ring was replaced starts afresh), and how many times
+// its key ring and its rollback manifest were written. A store that shows a
+// lower count than one seen before has been rolled back.
+type ServiceState struct {
+	Ring            string // identifies the key ring: a hash of its first key version
+	RingVersion     int64  // the key ring item's version
+	ManifestVersion int64  // the manifest's version, 0 if it has none in force
+}
+
+// A Watermark remembers the newest ServiceState seen of each service (a
+// client-side high-water mark, as TUF clients keep). Observe records st and
+// returns an error wrapping ErrAuthentication if an earlier observation of
+// the same ring was newer. It must be safe for concurrent use.
+type Watermark interface {
+	Observe(ctx context.Context, service string, st ServiceState) error
+}
+
+// setManifestLocked sets the stored manifest item read with the ring.
+func (k *serviceKeys) setManifestLocked(item *Item) {
+	k.mf = manifestState{item: item}
+	k.observed = false
+	switch {
+	case item == nil:
+	case item.Malformed != nil:
+		k.mf.err = fmt.Errorf("%w: the rollback manifest of service %s cannot be decoded (%v)", ErrAuthentication, k.service, item.Malformed)
+	case item.Current() == nil:
+		k.mf.item = nil
+	default:
+		k.mf.m, k.mf.err = decodeManifest(k.service, item.Current())
+	}
+}
+
+func (k *serviceKeys) setManifest(item *Item) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.setManifestLocked(item)
+}
+
+// enforcedLocked verifies the key ring and returns the service's manifest
+// when the ring says it is in force, checked under its MAC; nil when the
+// service has no ring or no manifest in force yet. A manifest that is in
+// force but missing or altered is an error wrapping ErrAuthentication.
+func (k *serviceKeys) enforcedLocked(ctx context.Context) (*manifest, error) {
+	if k.ring == nil {
+		return nil, nil
+	}
+	// The ring's manifest flag is trusted only under the ring's MAC.
+	if _, err := k.keyLocked(ctx, k.ring.newest().Version); err != nil {
+		return nil, err
+	}
+	if !k.ring.Manifest {
+		return nil, k.observeLocked(ctx)
+	}
+	switch {
+	case k.mf.item == nil:
+		return nil, fmt.Errorf("%w: the rollback manifest of service %s is missing: it was removed outside cloudchain (restore it from a backup)", ErrAuthentication, k.service)
+	case k.mf.err != nil:
+		return nil, k.mf.err
+	}
+	if err := k.verifyManifestLocked(ctx); err != nil {
+		return nil, err
+	}
+	return k.mf.m, k.observeLocked(ctx)
+}
+
+func (k *serviceKeys) verifyManifestLocked(ctx context.Context) error {
+	if k.mf.verified {
+		return nil
+	}
+	if k.mf.m == nil {
+		return k.mf.err
+	}
+	key, err := k.keyLocked(ctx, k.mf.m.KeyVersion)
+	if err != nil {
+		return fmt.Errorf("checking the rollback manifest of %s: %w", k.service, err)
+	}
+	if err := k.mf.m.verify(k.service, k.mf.item.Current(), key); err != nil {
+		return err
+	}
+	k.mf.verified = true
+	return nil
+}
+
+// observeLocked tells the Store's Watermark the state just verified.
+func (k *serviceKeys) observeLocked(ctx context.Context) error {
+	if k.st.watermark == nil || k.observed || k.ring == nil {
+		return nil
+	}
+	st := ServiceState{RingVersion: k.item.Version()}
+	sum := sha256.Sum256(k.ring.Entries[0].Wrapped)
+	st.Ring = hex.EncodeToString(sum[:12])
+	if k.ring.Manifest && k.mf.verified {
+		st.ManifestVersion = k.mf.item.Version()
+	}
+	if err := k.st.watermark.Observe(ctx, k.service, st); err != nil {
+		return err
+	}
+	k.observed = true
+	return nil
+}
+
+// checkRow checks the item read for user (nil if there is none) against the
+// service's manifest.
+func (k *serviceKeys) checkRow(ctx context.Context, user string, row *Item) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.enforcedLocked(ctx)
+	if err != nil || m == nil {
+		return err
+	}
+	return k.checkAgainstLocked(m, user, row)
+}
+
+func (k *serviceKeys) checkAgainstLocked(m *manifest, user string, row *Item) error {
+	e, ok := m.lookup(user)
+	if !ok {
+		return nil
+	}
+	cur := row.Current()
+	if cur == nil {
+		if e.Purged {
+			return nil
+		}
+		return &RollbackError{Service: k.service, User: user, Listed: e.Version}
+	}
+	// A Python client may overwrite a secret of a service that still
+	// takes legacy records; such a record is unauthenticated anyway.
+	if cur.Format == FormatLegacy && !k.ring.Sealed {
+		return nil
+	}
+	if cur.Version >= e.Version {
+		return nil
+	}
+	return &RollbackError{Service: k.service, User: user, Found: cur.Version, Listed: e.Version, Purged: e.Purged}
+}
+
+// floor returns the version the manifest lists for user (0 if none): a new
+// version of user must be higher, so that a secret purged and put again, or
+// rolled back and put again, never reuses a version number.
+func (k *serviceKeys) floor(ctx context.Context, user string) (int64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.enforcedLocked(ctx)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	e, _ := m.lookup(user)
+	return e.Version, nil
+}
+
+// note brings the manifest up to date with entries (versions just written,
+// or purges), creating it if the service has none (listing every secret it
+// holds), and then sets the ring's manifest flag if it is not set yet. The
+// order matters: the flag is set only once a manifest exists, so a crash
+// between the two writes leaves a manifest that is simply not in force yet.
+func (k *serviceKeys) note(ctx context.Context, author string, entries []manEntry) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ring == nil {
+		return nil
+	}
+	for attempt := 1; ; attempt++ {
+		m, err := k.enforcedLocked(ctx)
+		if err != nil {
+			return err
+		}
+		var next *manifest
+		switch {
+		case m != nil:
+			next = m.clone()
+		case k.mf.m != nil && k.verifyManifestLocked(ctx) == nil:
+			next = k.mf.m.clone()
+		case k.scanned != nil:
+			next = k.scanned.clone()
+		default:
+			if next, err = k.st.scanManifest(ctx, k.service); err != nil {
+				return err
+			}
+		}
+		changed := k.mf.m == nil || !k.mf.verified
+		for _, e := range entries {
+			c, full := next.set(e)
+			changed = changed || c
+			if full {
+				k.st.notice(NoticeManifest, k.service, "", "the rollback manifest of %s is full (%d secrets): secrets added from now on are not protected against rollback", k.service, maxManifestEntries)
+			}
+		}
+		if changed {
+			err := k.saveManifestLocked(ctx, next, author)
+			if errors.Is(err, ErrVersionConflict) && attempt < k.st.maxAttempts {
+				if err := sleepJitter(ctx, attempt); err != nil {
+					return err
+				}
+				stored, lerr := k.st.load(ctx, k.service, ManifestUser)
+				if lerr != nil {
+					return lerr
+				}
+				k.setManifestLocked(stored)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if k.ring.Manifest {
+			return k.observeLocked(ctx)
+		}
+		newest, err := k.keyLocked(ctx, k.ring.newest().Version)
+		if err != nil {
+			return err
+		}
+		ring := &keyring{Entries: k.ring.Entries, Sealed: k.ring.Sealed, Manifest: true}
+		err = k.saveLocked(ctx, ring, newest, author)
+		if errors.Is(err, ErrVersionConflict) && attempt < k.st.maxAttempts {
+			stored, lerr := k.st.load(ctx, k.service, ServiceKeyUser)
+			if lerr != nil {
+				return lerr
+			}
+			if err := k.setItem(stored); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return k.observeLocked(ctx)
+	}
+}
+
+// saveManifestLocked writes next, MAC'd under the newest service key, on
+// the condition that the stored manifest is still the one read.
+func (k *serviceKeys) saveManifestLocked(ctx context.Context, next *manifest, author string) error {
+	v := k.ring.newest().Version
+	key, err := k.keyLocked(ctx, v)
+	if err != nil {
+		return err
+	}
+	prev := k.mf.item
+	if prev != nil && prev.Current() == nil {
+		// Damaged beyond decoding and not in force: replace it.
+		d, ok := k.st.backend.(Discarder)
+		if !ok {
+			return fmt.Errorf("the rollback manifest of %s is damaged and this backend cannot remove it", k.service)
+		}
+		if err := d.Discard(ctx, k.service, ManifestUser); err != nil {
+			return fmt.Errorf("removing the damaged rollback manifest of %s: %w", k.service, err)
+		}
+		prev = nil
+	}
+	next.KeyVersion = v
+	rec := &Record{Format: FormatManifest, Version: prev.Version() + 1, Created: k.st.clock().UTC(), Author: author}
+	if err := next.seal(k.service, rec, key); err != nil {
+		return err
+	}
+	item := &Item{Service: k.service, User: ManifestUser, Records: []*Record{rec}}
+	if _, err := k.st.backend.Save(ctx, prev, item); err != nil {
+		return fmt.Errorf("writing the rollback manifest of %s: %w", k.service, err)
+	}
+	k.mf = manifestState{item: item, m: next, verified: true}
+	k.observed = false
+	return nil
+}
+
+// scanManifest makes a new manifest listing the current version of every
+// secret of service (one pass over its partition, made once per service).
+func (s *Store) scanManifest(ctx context.Context, service string) (*manifest, error) {
+	m := &manifest{}
+	err := s.backend.Items(ctx, service, false, func(it *Item) error {
+		if IsReservedUser(it.User) || it.Current() == nil {
+			return nil
+		}
+		m.set(manEntry{Hash: hashUser(it.User), Version: it.Version()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s for its rollback manifest: %w", service, err)
+	}
+	return m, nil
+}
+
+// noteWrites records versions written into the manifest. The writes have
+// landed: a failure here is a notice, not an error, since the manifest
+// lagging behind the table is safe (reads only refuse what is older than it).
+func (s *Store) noteWrites(ctx context.Context, keys *serviceKeys, service, author string, written map[string]int64) {
+	if len(written) == 0 {
+		return
+	}
+	entries := make([]manEntry, 0, len(written))
+	for u, v := range written {
+		entries = append(entries, manEntry{Hash: hashUser(u), Version: v})
+	}
+	if err := keys.note(ctx, author, entries); err != nil {
+		s.notice(NoticeManifest, service, "", "the rollback manifest of %s was not brought up to date (the next write will): %v", service, err)
+	}
+}
+
+// entry returns what the manifest as last read or written lists for user.
+func (k *serviceKeys) entry(user string) (manEntry, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.mf.m == nil {
+		return manEntry{}, false
+	}
+	return k.mf.m.lookup(user)
+}
+
+// reloadManifest reads the service's manifest again, after a write
+// conflict, so that a retry sees a purge that happened meanwhile.
+func (s *Store) reloadManifest(ctx context.Context, keys *serviceKeys, service string) error {
+	it, err := s.backend.Load(ctx, service, ManifestUser)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		it = nil
+	case errors.Is(err, ErrMalformed):
+		it = &Item{Service: service, User: ManifestUser, Malformed: err}
+	case err != nil:
+		return fmt.Errorf("reading the rollback manifest of %s: %w", service, err)
+	}
+	keys.setManifest(it)
+	return nil
+}
+
+// checkItems checks the items of a whole-service read against the manifest:
+// one error (or nil) per item, and an error for the secrets the manifest
+// lists as alive that the read did not return.
+func (k *serviceKeys) checkItems(ctx context.Context, items []*Item) ([]error, error, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.enforcedLocked(ctx)
+	if err != nil || m == nil {
+		return nil, nil, err
+	}
+	out := make([]error, len(items))
+	seen := make(map[userHash]bool, len(items))
+	for i, it := range items {
+		seen[hashUser(it.User)] = true
+		if it.Malformed == nil {
+			out[i] = k.checkAgainstLocked(m, it.User, it)
+		}
+	}
+	n := 0
+	for _, e := range m.Entries {
+		if !e.Purged && !seen[e.Hash] {
+			n++
+		}
+	}
+	if n == 0 {
+		return out, nil, nil
+	}
+	return out, fmt.Errorf("%w: %d secrets that its rollback manifest lists are missing from the table: they were removed outside cloudchain (restore them from a backup)", ErrAuthentication, n), nil
+}
