@@ -61,28 +61,9 @@
 //
 // # Moving to a new master key
 //
-// A store moves to a new master key in four states of the files next to the
-// key file K (master.key); at every instant the files on disk hold every key
-// that anything stored is wrapped under:
-//
-//	A  K = old, K.next = new               CreateNext; then every service key is wrapped again under new
-//	B  K = old, K.next = new, K.retired-ID = old   Promote, step 1: link(2) K to K.retired-ID (ID: old's id)
-//	C  K = new, K.retired-ID = old         Promote, step 2: rename(2) K.next over K
-//	D  K = new                             RemoveRetired, once nothing needs old
-//
-// The new key is written whole and synced, under a temporary name, and linked
-// to K.next (as Create writes K), before anything is wrapped under it. link
-// never replaces a file, rename replaces K in one step (so K always exists
-// and holds one whole key), and the directory is synced after each step. A
-// crash leaves one of these states, and the same steps run again finish from
-// it: CreateNext reuses an existing K.next, Promote accepts a retired link of
-// the same key and has nothing to do once K.next is gone. A reader that loads
-// the files in the order K.next, K, K.retired-* while another process takes
-// these steps gets every key still needed: it finds new in K.next or, if that
-// was already renamed, in K; and old in K or, if K was already replaced, in
-// K.retired-ID, which is only removed when nothing needs old. Set holds the
-// keys of a store during a move, selecting each by the key id recorded with
-// every wrapped key.
+// CreateNext, Promote and RemoveRetired move a key file to a new key in
+// steps that leave, after a crash at any point, files that still hold every
+// key needed (see Promote); Set holds the keys of a store during a move.
 //
 // # Backwards compatibility
 //
