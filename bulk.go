@@ -161,7 +161,9 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 					continue
 				}
 				if checks != nil && checks[i] != nil {
-					failures[i] = &SecretError{Service: service, User: it.User, Err: checks[i]}
+					if !errors.Is(checks[i], ErrNotFound) { // not a purged item left behind
+						failures[i] = &SecretError{Service: service, User: it.User, Err: checks[i]}
+					}
 					continue
 				}
 				rec := it.Current()
@@ -281,6 +283,7 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 	// Plan: compare every value with the current one.
 	results := make([]WriteResult, len(values))
 	floors := make([]int64, len(values))
+	leftovers := map[string]bool{}
 	for i, v := range values {
 		cur := byUser[v.User]
 		if cur != nil && cur.Malformed != nil {
@@ -294,6 +297,11 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 		floors[i] = floor
 		results[i] = WriteResult{Service: service, User: v.User, Version: max(cur.Version(), floor) + 1, Status: Created}
 		if cur == nil || cur.Current().Deleted {
+			continue
+		}
+		var purged *purgedRowError
+		if errors.As(keys.checkRow(ctx, v.User, cur), &purged) {
+			leftovers[v.User] = true // a purge left it behind: write afresh
 			continue
 		}
 		results[i].Status = Updated
@@ -344,7 +352,11 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 			if err := sealV2(s.rand, key, v, service, values[i].User, rec, values[i].Value); err != nil {
 				return nil, err
 			}
-			nexts[i] = s.nextItem(service, values[i].User, cur, rec)
+			base := cur
+			if leftovers[values[i].User] {
+				base = nil
+			}
+			nexts[i] = s.nextItem(service, values[i].User, base, rec)
 		}
 	}
 	landed := make([]bool, len(values))

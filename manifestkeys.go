@@ -147,11 +147,29 @@ func (k *serviceKeys) checkAgainstLocked(m *manifest, user string, row *Item) er
 	if cur.Format == FormatLegacy && !k.ring.Sealed {
 		return nil
 	}
-	if cur.Version >= e.Version {
+	switch {
+	case e.Purged && cur.Version == e.Version:
+		// A purge that marked the secret and then stopped before removing
+		// it (or that very copy put back): it is gone, not tampered with.
+		return &purgedRowError{service: k.service, user: user, version: e.Version}
+	case cur.Version >= e.Version:
 		return nil
 	}
 	return &RollbackError{Service: k.service, User: user, Found: cur.Version, Listed: e.Version, Purged: e.Purged}
 }
+
+// purgedRowError says that the item read was purged (the manifest marks its
+// version purged) but is still in the table. It wraps ErrNotFound.
+type purgedRowError struct {
+	service, user string
+	version       int64
+}
+
+func (e *purgedRowError) Error() string {
+	return fmt.Sprintf("%v: %s/%s was purged at version %d, but the purge did not finish (run it again to remove what is left)", ErrNotFound, e.service, e.user, e.version)
+}
+
+func (e *purgedRowError) Unwrap() error { return ErrNotFound }
 
 // floor returns the version the manifest lists for user (0 if none): a new
 // version of user must be higher, so that a secret purged and put again, or

@@ -299,3 +299,52 @@ func (s *Store) RewrapServiceKeys(ctx context.Context, service string, to Encryp
 	defer keys.close()
 	return keys.rewrap(ctx, to, s.lookupAuthor(ctx))
 }
+
+// ServiceKeyIDs returns the key-provider key id that wraps each version of
+// the service key of service, oldest first; nil for a service without a key
+// ring. It makes no key-provider call.
+func (s *Store) ServiceKeyIDs(ctx context.Context, service string) ([]string, error) {
+	if err := ValidateService(service); err != nil {
+		return nil, err
+	}
+	keys, err := s.loadKeys(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	defer keys.close()
+	keys.mu.Lock()
+	defer keys.mu.Unlock()
+	if keys.ring == nil {
+		return nil, nil
+	}
+	ids := make([]string, len(keys.ring.Entries))
+	for i, e := range keys.ring.Entries {
+		ids[i] = e.KeyID
+	}
+	return ids, nil
+}
+
+// CheckServiceKeys unwraps every version of the service key of service and
+// checks the key ring's MAC, writing nothing. It returns how many versions
+// it opened (one key-provider Decrypt each).
+func (s *Store) CheckServiceKeys(ctx context.Context, service string) (int, error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	keys, err := s.loadKeys(ctx, service)
+	if err != nil {
+		return 0, err
+	}
+	defer keys.close()
+	keys.mu.Lock()
+	defer keys.mu.Unlock()
+	if keys.ring == nil {
+		return 0, nil
+	}
+	for _, e := range keys.ring.Entries {
+		if _, err := keys.keyLocked(ctx, e.Version); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys.ring.Entries), nil
+}

@@ -195,6 +195,9 @@ const (
 	// could not be brought up to date (it will be by the next write), or is
 	// full; or a write replaced a secret that had been rolled back.
 	NoticeManifest
+	// NoticeFailover: a region did not answer and a read went to a replica
+	// region instead (package failover).
+	NoticeFailover
 )
 
 // A Notice is something a user should know about an operation that

@@ -68,19 +68,25 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		if err != nil {
 			return 0, err
 		}
-		ch, err := content(cur, keys)
+		// What the change builds on: the current item, or nothing when it
+		// is a purged item that a purge left behind.
+		base := cur
+		var rb *RollbackError
+		var purged *purgedRowError
+		switch err := keys.checkRow(ctx, user, cur); {
+		case errors.As(err, &purged):
+			base = nil
+		case errors.As(err, &rb):
+			s.notice(NoticeManifest, service, user, "%v; this write replaces it", err)
+		case err != nil:
+			return 0, err
+		}
+		ch, err := content(base, keys)
 		if err != nil {
 			return 0, err
 		}
-		if err := s.checkKeyOwner(service, user, cur); err != nil {
+		if err := s.checkKeyOwner(service, user, base); err != nil {
 			return 0, err
-		}
-		if err := keys.checkRow(ctx, user, cur); err != nil {
-			var rb *RollbackError
-			if !errors.As(err, &rb) {
-				return 0, err
-			}
-			s.notice(NoticeManifest, service, user, "%v; this write replaces it", err)
 		}
 		rec := &Record{
 			Version: max(cur.Version(), floor) + 1,
@@ -105,7 +111,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 				return 0, err
 			}
 		}
-		next := s.nextItem(service, user, cur, rec)
+		next := s.nextItem(service, user, base, rec)
 		dropped, err := s.backend.Save(ctx, cur, next)
 		if err == nil {
 			s.noticeDropped(service, user, next, dropped)

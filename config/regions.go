@@ -235,7 +235,7 @@ func (c *Config) withReplicas(cl *awsClients, b cloudchain.Backend, keys *awskms
 	}
 	notify := failover.WithNotify(func(e failover.Event) {
 		if c.Notify != nil {
-			c.Notify(cloudchain.Notice{Message: e.Message()})
+			c.Notify(cloudchain.Notice{Kind: cloudchain.NoticeFailover, Message: e.Message()})
 		}
 	})
 	regions := []failover.Region{{Name: c.Region, Backend: b}}

@@ -42,6 +42,7 @@ func (s *suite) runStore(t *testing.T) {
 	t.Run("Comments", s.testComments)
 	t.Run("DamagedSecret", s.testDamagedSecret)
 	t.Run("PurgeReputDuringPut", s.testPurgeReputDuringPut)
+	t.Run("RollbackDetection", s.testRollbackDetection)
 }
 
 type counting struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/config"
+	"github.com/cloudchain/cloudchain/failover"
 )
 
 // Exit codes. They are part of the interface: scripts test them.
@@ -102,6 +103,10 @@ func classify(err error) (int, string) {
 		return exitCorrupt, "the store file is damaged; restore it from a backup"
 	case errors.Is(err, cloudchain.ErrWrongKey):
 		return exitAuth, "check the KMS key ([IAMKMS] keyalias) or the data directory the store uses"
+	case errors.Is(err, failover.ErrPrimaryDown):
+		return exitUnavailable, "the primary region is down; reads still work through the replica regions, writes wait for the primary"
+	case errors.As(err, new(*cloudchain.RollbackError)):
+		return exitAuth, "an older copy of the secret is in the table; if a replica region served this read, it may lag: try again in a few seconds"
 	case errors.Is(err, cloudchain.ErrAuthentication):
 		return exitAuth, "the stored record was modified or moved; `cchain history` shows versions you can roll back to"
 	case errors.Is(err, cloudchain.ErrMalformed):

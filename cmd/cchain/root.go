@@ -117,6 +117,7 @@ func (a *app) newRootCommand() *cobra.Command {
 	p.StringVar(&a.over.Profile, "profile", "", "AWS shared config `profile`")
 	p.StringVar(&a.over.DynamoEndpoint, "endpoint-url", "", "DynamoDB endpoint `URL` (for DynamoDB-compatible servers)")
 	p.StringVar(&a.over.KMSEndpoint, "kms-endpoint-url", "", "KMS endpoint `URL`")
+	p.StringVar(&a.over.KMSRegion, "kms-region", "", "AWS `region` of KMS when it differs from DynamoDB's (as credstash's --kms-region)")
 	p.StringVar(&a.over.KMSKey, "kms-key", "", "KMS `key` for new secrets: alias, key id or ARN")
 	p.IntVar(&a.historyDepth, "history-depth", cloudchain.DefaultHistoryDepth, "earlier versions to keep per secret")
 	p.BoolVar(&a.legacyWrites, "legacy-format", false, "write the Python tool's format (DynamoDB + KMS only)")
