@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudchain/cloudchain/config"
 	"github.com/cloudchain/cloudchain/keys/local"
 )
 
@@ -53,7 +52,7 @@ func TestRotateMasterKeyPreviousRelease(t *testing.T) {
 		t.Fatalf("rotate: %v\n%s", err, out)
 	}
 	t.Logf("rotate --new-master-key:\n%s", out)
-	if !strings.Contains(out, "kept the retired key "+oldID) || !strings.Contains(out, "4 current and 2 earlier versions of secrets in api, db, web") || !strings.Contains(out, "run `cchain upgrade`") {
+	if !strings.Contains(out, "kept the retired key "+oldID) || !strings.Contains(out, "4 current and 2 earlier versions of secrets in api, db, web") || !strings.Contains(out, "3 unwraps and 3 wraps to move") || !strings.Contains(out, "run `cchain upgrade`") {
 		t.Fatalf("rotate said:\n%s", out)
 	}
 	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key", filepath.Base(retired)}) {
@@ -171,20 +170,7 @@ func TestRotateMasterKeyKillLoop(t *testing.T) {
 	if got := f.keyFiles(t); !slices.Equal(got, []string{"master.key"}) {
 		t.Fatalf("key files after the last run: %v\n%s", got, out)
 	}
-	cfg, err := config.Load(f.lookup, config.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := local.Load(f.keyPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	only, err := cfg.OpenWithLocalKeys(local.NewSet(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer only.Close()
-	f.check(t, only)
+	f.check(t, f.onlyKeyStore(t))
 	t.Logf("10 runs killed at random points within %v: %v", span, outcomes)
 	killed := 0
 	for k, n := range outcomes {
