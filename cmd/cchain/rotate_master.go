@@ -115,7 +115,7 @@ func (m *masterMove) run(ctx context.Context, services []string) error {
 		} else if err := m.printf("new master key %s written to %s", next.KeyID(), local.NextPath(m.path)); err != nil {
 			return err
 		}
-	} else if err := m.printf("resuming the move to the master key %s (%s)", next.KeyID(), local.NextPath(m.path)); err != nil {
+	} else if err := m.printf("%s the move to the master key %s (%s)", map[bool]string{true: "under way:", false: "resuming"}[m.dryRun], next.KeyID(), local.NextPath(m.path)); err != nil {
 		return err
 	}
 	defer next.Close()

@@ -292,6 +292,14 @@ func TestRotateMasterKeyResumesFromEveryState(t *testing.T) {
 			}
 			// Every state reads everything, as the next process sees it.
 			f.check(t, f.store(t))
+			files, sum := f.keyFiles(t), fileSum(t, filepath.Join(f.dataDir, "secrets.db"))
+			out, err = f.rotate(t, true)
+			if err != nil || fileSum(t, filepath.Join(f.dataDir, "secrets.db")) != sum || !slices.Equal(f.keyFiles(t), files) || !strings.Contains(out, "nothing was written") {
+				t.Fatalf("dry run: %v, key files %v, want %v\n%s", err, f.keyFiles(t), files, out)
+			}
+			if state[0] == 'A' && !strings.Contains(out, "under way: the move to the master key "+newID) {
+				t.Fatalf("dry run of a move under way:\n%s", out)
+			}
 			out, err = f.rotate(t, false)
 			if err != nil {
 				t.Fatalf("resuming: %v\n%s", err, out)
