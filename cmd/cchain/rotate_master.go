@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -28,10 +27,12 @@ import (
 //  1. The new key is written, whole and synced, to master.key.next before
 //     anything is wrapped under it; a run that finds one resumes with it.
 //  2. Each service's ring is re-wrapped under it (one unwrap and one wrap per
-//     service key version), skipping rings already there.
+//     service key version), skipping rings already there
+//     (Store.ServiceKeyIDs, no key-provider call).
 //  3. The new key becomes master.key, the old one kept as
 //     master.key.retired-ID (local.Promote).
-//  4. Every ring is checked under the new key alone; a ring still under an
+//  4. Every version of every ring is opened under the new key alone
+//     (Store.CheckServiceKeys, one unwrap each, no write); a ring still under an
 //     old key (made meanwhile by a process that had loaded the old key) is
 //     re-wrapped.
 //  5. The store is scanned for records that carry their own data key under a
@@ -197,9 +198,11 @@ func (m *masterMove) rewrapAll(ctx context.Context, st *cloudchain.Store, next *
 // rewrap re-wraps one service's ring under to unless every version of it
 // already is.
 func (m *masterMove) rewrap(ctx context.Context, st *cloudchain.Store, svc string, to *local.Provider) (int, bool, error) {
-	if keyIDs, ok, err := ringKeyIDs(ctx, st, svc); err != nil {
+	keyIDs, err := st.ServiceKeyIDs(ctx, svc)
+	if err != nil {
 		return 0, false, err
-	} else if ok && !slices.ContainsFunc(keyIDs, func(id string) bool { return id != to.KeyID() }) {
+	}
+	if len(keyIDs) > 0 && !slices.ContainsFunc(keyIDs, func(id string) bool { return id != to.KeyID() }) {
 		return 0, true, nil
 	}
 	n, err := st.RewrapServiceKeys(ctx, svc, countedEncrypter{to.Encrypter(), &m.wraps})
@@ -219,20 +222,19 @@ func (m *masterMove) plan(ctx context.Context, next *local.Provider, all []*loca
 			return err
 		}
 	}
-	todo, versions, known := 0, 0, true
+	todo, versions := 0, 0
 	for _, svc := range services {
-		keyIDs, ok, err := ringKeyIDs(ctx, st, svc)
+		keyIDs, err := st.ServiceKeyIDs(ctx, svc)
 		if err != nil {
 			return err
 		}
-		known = known && ok
 		n := 0
 		for _, id := range keyIDs {
 			if next == nil || id != next.KeyID() {
 				n++
 			}
 		}
-		if n > 0 || !ok {
+		if n > 0 {
 			todo++
 			versions += n
 		}
@@ -241,11 +243,7 @@ func (m *masterMove) plan(ctx context.Context, next *local.Provider, all []*loca
 	if next != nil {
 		target = "the master key " + next.KeyID() + " of the move under way"
 	}
-	count := fmt.Sprintf("%d service key versions: as many unwraps and wraps", versions)
-	if !known {
-		count = "one unwrap and one wrap per service key version"
-	}
-	if err := m.printf("dry run: would re-wrap the key rings of %d of %d services under %s (%s)", todo, len(services), target, count); err != nil {
+	if err := m.printf("dry run: would re-wrap the key rings of %d of %d services under %s (%d service key versions: as many unwraps and wraps)", todo, len(services), target, versions); err != nil {
 		return err
 	}
 	use, damaged, err := m.cfg.LocalKeyUse(ctx, all[0].KeyID())
@@ -265,19 +263,6 @@ func (m *masterMove) plan(ctx context.Context, next *local.Provider, all []*loca
 	return m.printf("dry run: nothing was written")
 }
 
-// ringKeyIDs returns the key id of each version of svc's ring, when the
-// Store can say without a key-provider call; ok is false when it cannot.
-func ringKeyIDs(ctx context.Context, st *cloudchain.Store, svc string) (ids []string, ok bool, err error) {
-	r, ok := any(st).(interface {
-		ServiceKeyIDs(context.Context, string) ([]string, error)
-	})
-	if !ok {
-		return nil, false, nil
-	}
-	ids, err = r.ServiceKeyIDs(ctx, svc)
-	return ids, err == nil, err
-}
-
 func ids(ps []*local.Provider) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
@@ -292,39 +277,18 @@ func closeProviders(ps []*local.Provider) {
 	}
 }
 
-// countedKeys counts a key provider's unwraps, and keeps the first that
-// failed.
+// countedKeys counts a key provider's unwraps.
 type countedKeys struct {
 	*local.Set
 	n *atomic.Int64
-
-	mu  sync.Mutex
-	err error
 }
 
-func (c *countedKeys) Decrypt(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
+func (c countedKeys) Decrypt(ctx context.Context, keyID string, wrapped []byte, encCtx map[string]string) ([]byte, error) {
 	c.n.Add(1)
-	p, err := c.Set.Decrypt(ctx, keyID, wrapped, encCtx)
-	if err != nil {
-		c.mu.Lock()
-		if c.err == nil {
-			c.err = err
-		}
-		c.mu.Unlock()
-	}
-	return p, err
+	return c.Set.Decrypt(ctx, keyID, wrapped, encCtx)
 }
 
-// takeErr returns the first failed unwrap since the last call, and forgets it.
-func (c *countedKeys) takeErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	err := c.err
-	c.err = nil
-	return err
-}
-
-func (m *masterMove) counted(s *local.Set) *countedKeys { return &countedKeys{Set: s, n: &m.unwraps} }
+func (m *masterMove) counted(s *local.Set) countedKeys { return countedKeys{s, &m.unwraps} }
 
 // countedEncrypter counts wraps.
 type countedEncrypter struct {

@@ -24,29 +24,11 @@ func (m *masterMove) finish(ctx context.Context, cur *local.Provider) error {
 		return err
 	}
 	defer st.Close()
-	ck := &countedKeys{Set: local.NewSet(cur), n: &m.checks}
-	unverified := map[string]string{}
-	check, err := m.cfg.OpenWithLocalKeys(ck, cloudchain.WithNotices(func(n cloudchain.Notice) {
-		if n.Kind == cloudchain.NoticeUnverified {
-			unverified[n.Service] = n.Message
-		}
-	}))
+	check, err := m.cfg.OpenWithLocalKeys(countedKeys{local.NewSet(cur), &m.checks})
 	if err != nil {
 		return err
 	}
 	defer check.Close()
-	checkRing := func(svc string) (int, error) {
-		before := m.checks.Load()
-		ck.takeErr()
-		delete(unverified, svc)
-		err := m.checkRing(ctx, check, svc)
-		if msg, ok := unverified[svc]; ok && err == nil {
-			if err = ck.takeErr(); err == nil {
-				err = fmt.Errorf("%w: %s", cloudchain.ErrAuthentication, msg)
-			}
-		}
-		return int(m.checks.Load() - before), err
-	}
 	services, err := st.Services(ctx)
 	if err != nil {
 		return err
@@ -54,7 +36,7 @@ func (m *masterMove) finish(ctx context.Context, cur *local.Provider) error {
 	var failed []string
 	versions := 0
 	for _, svc := range services {
-		n, err := checkRing(svc)
+		n, err := check.CheckServiceKeys(ctx, svc)
 		if errors.Is(err, cloudchain.ErrWrongKey) && len(retired) > 0 {
 			// A ring made under an old key by a process that had loaded it.
 			if m.dryRun {
@@ -64,7 +46,7 @@ func (m *masterMove) finish(ctx context.Context, cur *local.Provider) error {
 				continue
 			}
 			if _, _, err = m.rewrap(ctx, st, svc, cur); err == nil {
-				n, err = checkRing(svc)
+				n, err = check.CheckServiceKeys(ctx, svc)
 			}
 		}
 		if err != nil {
@@ -125,19 +107,4 @@ func (m *masterMove) retire(ctx context.Context, retired []*local.Provider, keep
 		}
 	}
 	return nil
-}
-
-// checkRing opens svc's ring with the Store check, whose only key is the
-// master key: every version when the Store can check a ring by itself, else
-// (List) the newest version, whose MAC covers the ring, and each version a
-// current secret is sealed under. It writes nothing.
-func (m *masterMove) checkRing(ctx context.Context, check *cloudchain.Store, svc string) error {
-	if c, ok := any(check).(interface {
-		CheckServiceKeys(context.Context, string) (int, error)
-	}); ok {
-		_, err := c.CheckServiceKeys(ctx, svc)
-		return err
-	}
-	_, err := check.List(ctx, svc)
-	return err
 }
