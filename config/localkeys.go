@@ -41,7 +41,6 @@ type localKeys struct {
 
 	mu     sync.Mutex
 	set    *local.Set
-	sets   []*local.Set // every set loaded, for Close
 	closed bool
 }
 
@@ -138,10 +137,10 @@ func (l *localKeys) keys(create, reload bool) (*local.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	// An earlier set may still be in use by another goroutine: Close closes
-	// it with the rest.
+	// The set replaced may still be in use by another goroutine, so it is
+	// not closed: it is dropped, and the collector takes it (Close does no
+	// more than that for key material; see local.Provider.Close).
 	l.set = set
-	l.sets = append(l.sets, set)
 	return set, nil
 }
 
@@ -186,15 +185,15 @@ func (l *localKeys) OwnsKey(keyID string) bool {
 	return set.OwnsKey(keyID)
 }
 
-// Close closes every key loaded (see local.Provider.Close for what that does
-// and does not clear).
+// Close closes the keys loaded last (see local.Provider.Close for what that
+// does and does not clear); the provider cannot be used afterwards.
 func (l *localKeys) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range l.sets {
-		s.Close()
+	if l.set != nil {
+		l.set.Close()
 	}
-	l.set, l.sets, l.closed = nil, nil, true
+	l.set, l.closed = nil, true
 	return nil
 }
 
