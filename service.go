@@ -217,11 +217,21 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	if err := ValidateService(service); err != nil {
 		return 0, err
 	}
-	items, keys, err := s.items(ctx, service, false)
+	keys, err := s.loadManifestKeys(ctx, service)
 	if err != nil {
 		return 0, err
 	}
 	defer keys.close()
+	var items []*Item
+	err = s.backend.Items(ctx, service, false, func(it *Item) error {
+		if !IsReservedUser(it.User) && (it.Current() != nil || it.Malformed != nil) {
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", service, err)
+	}
 	author := s.lookupAuthor(ctx)
 	users := make([]string, len(items))
 	versions := make(map[string]int64, len(items))

@@ -466,9 +466,14 @@ func (s *Store) markPurged(ctx context.Context, keys *serviceKeys, service, auth
 	return nil
 }
 
-// loadManifestKeys reads a service's key ring and rollback manifest.
+// loadManifestKeys reads a service's key ring and rollback manifest for a
+// purge. A damaged key ring gives no manifest to keep up to date: nothing
+// sealed under it can be read, and purging is how it is cleared away.
 func (s *Store) loadManifestKeys(ctx context.Context, service string) (*serviceKeys, error) {
 	keys, err := s.loadKeys(ctx, service)
+	if errors.Is(err, ErrMalformed) {
+		return s.serviceKeysOf(service, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
