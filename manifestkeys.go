@@ -142,9 +142,11 @@ func (k *serviceKeys) checkAgainstLocked(m *manifest, user string, row *Item) er
 		}
 		return &RollbackError{Service: k.service, User: user, Listed: e.Version}
 	}
-	// A Python client may overwrite a secret of a service that still
-	// takes legacy records; such a record is unauthenticated anyway.
-	if cur.Format == FormatLegacy && !k.ring.Sealed {
+	// A legacy record is never checked here: a Python client may overwrite
+	// a secret of a service that still takes legacy records (such a record
+	// is unauthenticated anyway), and one in a service that no longer does
+	// is refused as a legacy record planted there (openLegacy).
+	if cur.Format == FormatLegacy {
 		return nil
 	}
 	switch {

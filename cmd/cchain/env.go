@@ -79,7 +79,7 @@ func readServices(ctx context.Context, st *cloudchain.Store, services []string, 
 		if errors.As(err, &be) {
 			return nil, &readError{bulk: be, what: what}
 		}
-		return nil, err
+		return nil, fmt.Errorf("%w; %s", err, what)
 	}
 	groups := make([][]secretfmt.Secret, len(uniq))
 	for _, s := range secrets {
