@@ -33,6 +33,7 @@
 //	data_dir      = ~/.local/share/cloudchain  ; absolute, ~ or ~user
 //	lock_timeout  = 10s
 //	replica_regions = us-west-2, eu-west-1  ; other regions of a global table
+//	high_water_mark = on    ; off, on (DATA_DIR/high-water-mark.json) or a path
 //
 //	[region us-west-2]              ; a replica region's endpoints, if not AWS's
 //	endpoint_url     = http://127.0.0.1:8001
@@ -115,6 +116,11 @@ type Config struct {
 	DataDir     string
 	LockTimeout time.Duration
 
+	// HighWaterMark is the file of the client-side high-water mark
+	// (package watermark), or "" when it is off ([cloudchain]
+	// high_water_mark, CLOUDCHAIN_HIGH_WATER_MARK).
+	HighWaterMark string
+
 	// AWS.
 	Region         string
 	Profile        string
@@ -165,7 +171,7 @@ type Overrides struct {
 var known = map[string][]string{
 	"dynamo":     {"region_name", "endpoint_url", "tablename"},
 	"IAMKMS":     {"keyalias", "decrypt_keys", "region"},
-	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout", "replica_regions"},
+	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout", "replica_regions", "high_water_mark"},
 	"kms":        {"endpoint_url", "region_name"},
 	"aws":        {"profile"},
 }
@@ -297,6 +303,10 @@ func Load(lookup func(string) (string, bool), o Overrides) (*Config, error) {
 			return nil, badLockTimeout("--lock-timeout", o.LockTimeout.String())
 		}
 		c.LockTimeout = *o.LockTimeout
+	}
+	if c.HighWaterMark, err = highWaterMark(c, get("HOME"), setting{"CLOUDCHAIN_HIGH_WATER_MARK", get("CLOUDCHAIN_HIGH_WATER_MARK")},
+		setting{c.File + ": high_water_mark", val("cloudchain", "high_water_mark")}); err != nil {
+		return nil, err
 	}
 	if c.LegacyWrites && c.Backend != BackendDynamoDB {
 		// A shared file's legacy_writes does not stop a user from choosing

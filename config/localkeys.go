@@ -210,6 +210,7 @@ func (c *Config) OpenWithLocalKeys(keys cloudchain.KeyProvider, opts ...cloudcha
 		return nil, err
 	}
 	all := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads), cloudchain.WithAuthor(localAuthor)}
+	all = append(all, c.watermarkOption()...)
 	if c.Notify != nil {
 		all = append(all, cloudchain.WithNotices(c.Notify))
 	}

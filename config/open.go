@@ -57,6 +57,7 @@ var ErrNoCredentials = errors.New("no AWS credentials found")
 // writes the version with no author and a notice to Notify when it fails.
 func (c *Config) Open(ctx context.Context) (*cloudchain.Store, error) {
 	opts := []cloudchain.Option{cloudchain.WithHistoryDepth(c.HistoryDepth), cloudchain.WithLegacyReads(c.LegacyReads)}
+	opts = append(opts, c.watermarkOption()...)
 	if c.Notify != nil {
 		opts = append(opts, cloudchain.WithNotices(c.Notify))
 	}
