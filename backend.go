@@ -159,6 +159,19 @@ type BatchLoader interface {
 	LoadBatch(ctx context.Context, service string, users []string) ([]*Item, error)
 }
 
+// A PairSaver is a Backend that can make two conditional writes in one
+// atomic step (one bbolt transaction). The Store uses it to write a secret
+// and its service's rollback manifest together: one write instead of two
+// (one fsync in bbolt), and no moment at which one has landed without the
+// other. Without it the Store writes the secret, then the manifest.
+type PairSaver interface {
+	// SaveBoth saves next1 over prev1 and next2 over prev2, each
+	// conditional as Save defines it, both or neither. A conflict on either
+	// gives an error wrapping ErrVersionConflict and writes nothing. It
+	// returns how many records of next1 it dropped, as Save does.
+	SaveBoth(ctx context.Context, prev1, next1, prev2, next2 *Item) (dropped int, err error)
+}
+
 // A Discarder is a Backend that can remove an item it cannot decode (damaged
 // or altered beyond parsing), which Remove cannot, since Remove is
 // conditional on an item that Load returned. Store.Purge uses it only when

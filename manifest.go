@@ -84,6 +84,10 @@ type manifest struct {
 	KeyVersion int64
 	Entries    []manEntry
 	mac        []byte
+	// body is the stored encoding of everything before the MAC, kept by
+	// decodeManifest so that verifying does not encode it again; nil once
+	// the manifest is changed.
+	body []byte
 }
 
 func (m *manifest) clone() *manifest {
@@ -104,6 +108,7 @@ func (m *manifest) lookup(user string) (manEntry, bool) {
 // is no room for a new entry.
 func (m *manifest) set(e manEntry) (changed, full bool) {
 	i, ok := slices.BinarySearchFunc(m.Entries, e.Hash, func(x manEntry, h userHash) int { return bytes.Compare(x.Hash[:], h[:]) })
+	m.body = nil
 	if ok {
 		if !e.newer(m.Entries[i]) {
 			return false, false
@@ -144,6 +149,9 @@ func (m *manifest) macInput(service string, rec *Record) []byte {
 	b := []byte(manifestMACDomain)
 	b = appendField(b, []byte(service))
 	b = rec.appendHeader(b)
+	if m.body != nil {
+		return append(b, m.body...)
+	}
 	return m.appendBody(b)
 }
 
@@ -193,35 +201,55 @@ func decodeManifest(service string, rec *Record) (*manifest, error) {
 	if string(d.next(len(manifestMagic))) != manifestMagic {
 		return nil, bad("bad magic")
 	}
-	m := &manifest{KeyVersion: int64(d.uvarint())}
-	n := d.uvarint()
+	// Every varint must be in its shortest form, so that a stored manifest
+	// has exactly one encoding (the MAC covers these bytes as stored).
+	uvarint := func() uint64 {
+		before := len(d.b)
+		v := d.uvarint()
+		if d.err == nil && before-len(d.b) != uvarintLen(v) {
+			d.err = errors.New("not in canonical encoding")
+		}
+		return v
+	}
+	m := &manifest{KeyVersion: int64(uvarint())}
+	n := uvarint()
 	if d.err == nil && n > maxManifestEntries {
 		return nil, bad(fmt.Sprintf("%d entries", n))
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var e manEntry
 		copy(e.Hash[:], d.next(manifestHashSize))
-		v := d.uvarint()
+		v := uvarint()
 		e.Version, e.Purged = int64(v>>1), v&1 == 1
 		if d.err == nil && (e.Version < 1 || (len(m.Entries) > 0 && bytes.Compare(m.Entries[len(m.Entries)-1].Hash[:], e.Hash[:]) >= 0)) {
 			d.err = errors.New("entries out of order")
 		}
 		m.Entries = append(m.Entries, e)
 	}
-	m.mac = d.field()
+	m.body = rec.Ciphertext[:len(rec.Ciphertext)-len(d.b)]
+	if n := uvarint(); d.err == nil && n != sha256.Size {
+		d.err = errors.New("no MAC")
+	}
+	m.mac = d.next(sha256.Size)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	if d.err != nil {
 		return nil, bad(d.err.Error())
 	}
-	if m.KeyVersion < 1 || len(m.mac) != sha256.Size {
-		return nil, bad("no key version or MAC")
-	}
-	if !bytes.Equal(appendField(m.appendBody(nil), m.mac), rec.Ciphertext) {
-		return nil, bad("not in canonical encoding")
+	if m.KeyVersion < 1 {
+		return nil, bad("no key version")
 	}
 	return m, nil
+}
+
+// uvarintLen is the length of v's shortest uvarint encoding.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // RollbackError says that a secret read is older than the service's

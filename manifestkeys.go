@@ -389,3 +389,39 @@ func (k *serviceKeys) checkItems(ctx context.Context, items []*Item) ([]error, e
 	}
 	return out, fmt.Errorf("%w: %d secrets that its rollback manifest lists are missing from the table: they were removed outside cloudchain (restore them from a backup)", ErrAuthentication, n), nil
 }
+
+// pairedManifest returns the manifest item that records user at version,
+// to be written in one step with the secret, when the service's manifest is
+// in force and needs the change; nil otherwise (the write then goes alone,
+// and note brings the manifest up to date after it).
+func (k *serviceKeys) pairedManifest(ctx context.Context, author, user string, version int64) (prev, next *Item, m *manifest, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	cur, err := k.enforcedLocked(ctx)
+	if err != nil || cur == nil {
+		return nil, nil, nil, err
+	}
+	m = cur.clone()
+	if changed, _ := m.set(manEntry{Hash: hashUser(user), Version: version}); !changed {
+		return nil, nil, nil, nil
+	}
+	v := k.ring.newest().Version
+	key, err := k.keyLocked(ctx, v)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m.KeyVersion = v
+	rec := &Record{Format: FormatManifest, Version: k.mf.item.Version() + 1, Created: k.st.clock().UTC(), Author: author}
+	if err := m.seal(k.service, rec, key); err != nil {
+		return nil, nil, nil, err
+	}
+	return k.mf.item, &Item{Service: k.service, User: ManifestUser, Records: []*Record{rec}}, m, nil
+}
+
+// adoptManifest records that item (holding m) was written.
+func (k *serviceKeys) adoptManifest(item *Item, m *manifest) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mf = manifestState{item: item, m: m, verified: true}
+	k.observed = false
+}

@@ -112,7 +112,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			}
 		}
 		next := s.nextItem(service, user, base, rec)
-		dropped, err := s.backend.Save(ctx, cur, next)
+		dropped, err := s.save(ctx, keys, author, user, cur, next)
 		if err == nil {
 			s.noticeDropped(service, user, next, dropped)
 		}
@@ -149,7 +149,12 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			}
 			return rec.Version, nil
 		}
-		if cfg.checkVersion {
+		// With a check-and-set, a conflict on the secret is final; one on
+		// the manifest alone (written in the same step, PairSaver) is
+		// another writer's, and the write is tried again.
+		unchanged := cur.Current() == nil && latest.Current() == nil ||
+			cur.Current() != nil && latest.Version() == cur.Version() && latest.hasRecord(cur.Current())
+		if cfg.checkVersion && !unchanged {
 			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: latest.Version()}
 		}
 		if attempt >= s.maxAttempts {
@@ -160,6 +165,27 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		}
 		cur = latest
 	}
+}
+
+// save writes next over cur, together with the service's manifest in one
+// atomic step when the backend can (PairSaver).
+func (s *Store) save(ctx context.Context, keys *serviceKeys, author, user string, cur, next *Item) (int, error) {
+	ps, ok := s.backend.(PairSaver)
+	if !ok {
+		return s.backend.Save(ctx, cur, next)
+	}
+	prevMan, nextMan, m, err := keys.pairedManifest(ctx, author, user, next.Version())
+	if err != nil {
+		return 0, err
+	}
+	if nextMan == nil {
+		return s.backend.Save(ctx, cur, next)
+	}
+	dropped, err := ps.SaveBoth(ctx, cur, next, prevMan, nextMan)
+	if err == nil {
+		keys.adoptManifest(nextMan, m)
+	}
+	return dropped, err
 }
 
 // landed records a version that landed in the service's rollback manifest.

@@ -79,6 +79,13 @@ func (c *counting) LoadBatch(ctx context.Context, service string, users []string
 	return c.Backend.(cloudchain.BatchLoader).LoadBatch(ctx, service, users)
 }
 
+// SaveBoth counts as the two writes it makes in one step, so that the
+// request budgets hold for every backend.
+func (c *counting) SaveBoth(ctx context.Context, prev1, next1, prev2, next2 *cloudchain.Item) (int, error) {
+	c.saves.Add(2)
+	return c.Backend.(cloudchain.PairSaver).SaveBoth(ctx, prev1, next1, prev2, next2)
+}
+
 func (c *counting) Discard(ctx context.Context, service, user string) error {
 	return c.Backend.(cloudchain.Discarder).Discard(ctx, service, user)
 }
@@ -88,9 +95,16 @@ func (c *counting) Discard(ctx context.Context, service, user string) error {
 func (c *counting) wrap() cloudchain.Backend {
 	_, batch := c.Backend.(cloudchain.BatchLoader)
 	_, discard := c.Backend.(cloudchain.Discarder)
+	_, pair := c.Backend.(cloudchain.PairSaver)
 	switch {
-	case batch && discard:
+	case batch && discard && pair:
 		return c
+	case batch && discard:
+		return struct {
+			cloudchain.Backend
+			cloudchain.BatchLoader
+			cloudchain.Discarder
+		}{c, c, c}
 	case batch:
 		return struct {
 			cloudchain.Backend

@@ -284,6 +284,63 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	return len(next.Records) - kept, nil
 }
 
+// SaveBoth implements cloudchain.PairSaver: both writes in one transaction,
+// so one fsync.
+func (b *Backend) SaveBoth(ctx context.Context, prev1, next1, prev2, next2 *cloudchain.Item) (dropped int, err error) {
+	type write struct {
+		prev  *cloudchain.Item
+		key   []byte
+		value []byte
+		kept  int
+		next  *cloudchain.Item
+	}
+	var ws [2]write
+	for i, w := range [2][2]*cloudchain.Item{{prev1, next1}, {prev2, next2}} {
+		prev, next := w[0], w[1]
+		if next == nil || len(next.Records) == 0 {
+			return 0, errors.New("bolt backend: SaveBoth needs two items with at least one record each")
+		}
+		if err := checkID(next.Service, next.User); err != nil {
+			return 0, err
+		}
+		if prev != nil && (prev.Service != next.Service || prev.User != next.User) {
+			return 0, fmt.Errorf("bolt backend: Save of %s/%s given the previous item of %s/%s", next.Service, next.User, prev.Service, prev.User)
+		}
+		value, kept, err := encodeItem(next.Records)
+		if err != nil {
+			return 0, fmt.Errorf("saving %s/%s: %w", next.Service, next.User, err)
+		}
+		ws[i] = write{prev: prev, key: itemKey(next.Service, next.User), value: value, kept: kept, next: next}
+	}
+	if string(ws[0].key) == string(ws[1].key) {
+		return 0, errors.New("bolt backend: SaveBoth of one item twice")
+	}
+	err = b.update(ctx, func(tx *bbolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists(secretsBucket)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if err := checkCurrent(w.next.Service, w.next.User, bk.Get(w.key), w.prev); err != nil {
+				return err
+			}
+		}
+		for _, w := range ws {
+			if err := bk.Put(w.key, w.value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, cloudchain.ErrVersionConflict) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("saving %s/%s: %w", next1.Service, next1.User, err)
+	}
+	return len(next1.Records) - ws[0].kept, nil
+}
+
 // Remove deletes prev and its history if the stored item is still prev, as
 // Save defines it, and returns an error wrapping
 // cloudchain.ErrVersionConflict otherwise.

@@ -152,6 +152,40 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	return 0, nil
 }
 
+// SaveBoth implements cloudchain.PairSaver: both writes under one lock.
+func (b *Backend) SaveBoth(ctx context.Context, prev1, next1, prev2, next2 *cloudchain.Item) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var encoded [2][][]byte
+	for i, next := range []*cloudchain.Item{next1, next2} {
+		if next == nil || len(next.Records) == 0 {
+			return 0, errors.New("memory backend: SaveBoth needs two items with at least one record each")
+		}
+		for _, r := range next.Records {
+			enc, err := r.MarshalBinary()
+			if err != nil {
+				return 0, err
+			}
+			encoded[i] = append(encoded[i], enc)
+		}
+	}
+	if next1.Service == next2.Service && next1.User == next2.User {
+		return 0, errors.New("memory backend: SaveBoth of one item twice")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.check(next1.Service, next1.User, prev1); err != nil {
+		return 0, err
+	}
+	if err := b.check(next2.Service, next2.User, prev2); err != nil {
+		return 0, err
+	}
+	b.items[key(next1.Service, next1.User)] = encoded[0]
+	b.items[key(next2.Service, next2.User)] = encoded[1]
+	return 0, nil
+}
+
 // Remove implements cloudchain.Backend.
 func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 	if err := ctx.Err(); err != nil {
