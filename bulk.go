@@ -139,6 +139,18 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 	if err != nil {
 		return nil, nil, err
 	}
+	// A secret written while the pages were read can look older than the
+	// manifest: confirm each alarm as a single read does.
+	for i, c := range checks {
+		var rb *RollbackError
+		if errors.As(c, &rb) && rb.Found > 0 {
+			again, err := s.confirmRow(ctx, keys, service, items[i].User, items[i])
+			if again != nil && len(again.Records) > 0 {
+				items[i] = again
+			}
+			checks[i] = err
+		}
+	}
 	secrets := make([]*Secret, len(items))
 	failures := make([]*SecretError, len(items), len(items)+1)
 	if missing != nil {

@@ -70,16 +70,40 @@ func (k *serviceKeys) enforcedLocked(ctx context.Context) (*manifest, error) {
 	if !k.ring.Manifest {
 		return nil, k.observeLocked(ctx)
 	}
-	switch {
-	case k.mf.item == nil:
-		return nil, fmt.Errorf("%w: the rollback manifest of service %s is missing: it was removed outside cloudchain (restore it from a backup)", ErrAuthentication, k.service)
-	case k.mf.err != nil:
-		return nil, k.mf.err
+	err := k.manifestErrLocked(ctx)
+	if err != nil && ctx.Err() == nil {
+		// The manifest may have been read before the ring: in one batch
+		// items are read in no set order, and the ring may have been
+		// adopted or re-read since. The flag is set only after a manifest
+		// exists, so a manifest read now, after the ring, is there.
+		it, lerr := k.st.backend.Load(ctx, k.service, ManifestUser)
+		switch {
+		case errors.Is(lerr, ErrNotFound):
+			it = nil
+		case errors.Is(lerr, ErrMalformed):
+			it = &Item{Service: k.service, User: ManifestUser, Malformed: lerr}
+		case lerr != nil:
+			return nil, fmt.Errorf("reading the rollback manifest of %s: %w", k.service, lerr)
+		}
+		k.setManifestLocked(it)
+		err = k.manifestErrLocked(ctx)
 	}
-	if err := k.verifyManifestLocked(ctx); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return k.mf.m, k.observeLocked(ctx)
+}
+
+// manifestErrLocked says what is wrong with the manifest in hand, if
+// anything, verifying it.
+func (k *serviceKeys) manifestErrLocked(ctx context.Context) error {
+	switch {
+	case k.mf.item == nil:
+		return fmt.Errorf("%w: the rollback manifest of service %s is missing: it was removed outside cloudchain (restore it from a backup)", ErrAuthentication, k.service)
+	case k.mf.err != nil:
+		return k.mf.err
+	}
+	return k.verifyManifestLocked(ctx)
 }
 
 func (k *serviceKeys) verifyManifestLocked(ctx context.Context) error {

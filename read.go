@@ -83,7 +83,8 @@ func (s *Store) existingRow(ctx context.Context, service, user string) (*Item, *
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := keys.checkRow(ctx, user, it); err != nil {
+	it, err = s.confirmRow(ctx, keys, service, user, it)
+	if err != nil {
 		keys.close()
 		return nil, nil, err
 	}
@@ -283,4 +284,30 @@ func (s *Store) loadKeys(ctx context.Context, service string) (*serviceKeys, err
 		return nil, err
 	}
 	return s.serviceKeysOf(service, ring)
+}
+
+// confirmRow checks row, the item of user read with the manifest, against
+// the manifest. The items of one batch are read in no set order, so a write
+// landing between two reads can make a secret look older than the manifest
+// (or missing) for a moment. Before reporting a rollback, it reads the
+// manifest again and then the secret: read in that order, a secret that is
+// still older than the manifest was rolled back (writers write the secret
+// first, the manifest second). It returns the item it checked last.
+func (s *Store) confirmRow(ctx context.Context, keys *serviceKeys, service, user string, row *Item) (*Item, error) {
+	err := keys.checkRow(ctx, user, row)
+	var rb *RollbackError
+	if !errors.As(err, &rb) {
+		return row, err
+	}
+	if err := s.reloadManifest(ctx, keys, service); err != nil {
+		return row, err
+	}
+	again, lerr := s.load(ctx, service, user)
+	if lerr != nil {
+		return row, lerr
+	}
+	if again != nil && len(again.Records) == 0 {
+		again = nil
+	}
+	return again, keys.checkRow(ctx, user, again)
 }

@@ -59,21 +59,25 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 	defer keys.close()
 
 	for attempt := 1; ; attempt++ {
-		if cfg.checkVersion && cur.Version() != cfg.ifVersion {
-			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: cur.Version()}
-		}
-		// A secret rolled back, or purged, keeps counting from the
-		// newest version the manifest lists: no version number is reused.
-		floor, err := keys.floor(ctx, user)
-		if err != nil {
-			return 0, err
-		}
 		// What the change builds on: the current item, or nothing when it
 		// is a purged item that a purge left behind.
 		base := cur
 		var rb *RollbackError
 		var purged *purgedRowError
-		switch err := keys.checkRow(ctx, user, cur); {
+		confirmed, err := s.confirmRow(ctx, keys, service, user, cur)
+		if err == nil || errors.As(err, &rb) || errors.As(err, &purged) {
+			cur, base = confirmed, confirmed
+		}
+		if cfg.checkVersion && cur.Version() != cfg.ifVersion {
+			return 0, &VersionConflictError{Service: service, User: user, Expected: cfg.ifVersion, Current: cur.Version()}
+		}
+		// A secret rolled back, or purged, keeps counting from the
+		// newest version the manifest lists: no version number is reused.
+		floor, ferr := keys.floor(ctx, user)
+		if ferr != nil {
+			return 0, ferr
+		}
+		switch {
 		case errors.As(err, &purged):
 			base = nil
 		case errors.As(err, &rb):

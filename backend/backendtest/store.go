@@ -82,8 +82,19 @@ func (c *counting) LoadBatch(ctx context.Context, service string, users []string
 // SaveBoth counts as the two writes it makes in one step, so that the
 // request budgets hold for every backend.
 func (c *counting) SaveBoth(ctx context.Context, prev1, next1, prev2, next2 *cloudchain.Item) (int, error) {
+	ps, ok := c.Backend.(cloudchain.PairSaver)
+	if !ok {
+		// Tests that hand the counting backend itself to a Store, rather
+		// than wrap(): write one, then the other, as a Store would.
+		dropped, err := c.Save(ctx, prev1, next1)
+		if err != nil {
+			return 0, err
+		}
+		_, err = c.Save(ctx, prev2, next2)
+		return dropped, err
+	}
 	c.saves.Add(2)
-	return c.Backend.(cloudchain.PairSaver).SaveBoth(ctx, prev1, next1, prev2, next2)
+	return ps.SaveBoth(ctx, prev1, next1, prev2, next2)
 }
 
 func (c *counting) Discard(ctx context.Context, service, user string) error {
