@@ -76,14 +76,9 @@ func (k *serviceKeys) enforcedLocked(ctx context.Context) (*manifest, error) {
 		// items are read in no set order, and the ring may have been
 		// adopted or re-read since. The flag is set only after a manifest
 		// exists, so a manifest read now, after the ring, is there.
-		it, lerr := k.st.backend.Load(ctx, k.service, ManifestUser)
-		switch {
-		case errors.Is(lerr, ErrNotFound):
-			it = nil
-		case errors.Is(lerr, ErrMalformed):
-			it = &Item{Service: k.service, User: ManifestUser, Malformed: lerr}
-		case lerr != nil:
-			return nil, fmt.Errorf("reading the rollback manifest of %s: %w", k.service, lerr)
+		it, lerr := k.st.loadManifest(ctx, k.service)
+		if lerr != nil {
+			return nil, lerr
 		}
 		k.setManifestLocked(it)
 		err = k.manifestErrLocked(ctx)
@@ -371,17 +366,48 @@ func (k *serviceKeys) entry(user string) (manEntry, bool) {
 // reloadManifest reads the service's manifest again, after a write
 // conflict, so that a retry sees a purge that happened meanwhile.
 func (s *Store) reloadManifest(ctx context.Context, keys *serviceKeys, service string) error {
-	it, err := s.backend.Load(ctx, service, ManifestUser)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		it = nil
-	case errors.Is(err, ErrMalformed):
-		it = &Item{Service: service, User: ManifestUser, Malformed: err}
-	case err != nil:
-		return fmt.Errorf("reading the rollback manifest of %s: %w", service, err)
+	it, err := s.loadManifest(ctx, service)
+	if err != nil {
+		return err
 	}
 	keys.setManifest(it)
 	return nil
+}
+
+// loadManifest reads a service's manifest alone: nil if there is none, an
+// item marked Malformed if it cannot be decoded.
+func (s *Store) loadManifest(ctx context.Context, service string) (*Item, error) {
+	it, err := s.loadItem(ctx, service, ManifestUser)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case errors.Is(err, ErrMalformed):
+		return &Item{Service: service, User: ManifestUser, Malformed: err}, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the rollback manifest of %s: %w", service, err)
+	}
+	return it, nil
+}
+
+// loadItem reads one item with the request a reader's policy allows
+// (BatchGetItem, through BatchLoader, where the backend has it), so that the
+// re-reads of rollback checks need no permission beyond a read's. No item
+// is an error wrapping ErrNotFound, as Load's.
+func (s *Store) loadItem(ctx context.Context, service, user string) (*Item, error) {
+	bl, ok := s.backend.(BatchLoader)
+	if !ok {
+		return s.backend.Load(ctx, service, user)
+	}
+	items, err := bl.LoadBatch(ctx, service, []string{user})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(items) != 1:
+		return nil, fmt.Errorf("reading %s/%s: the backend returned %d items for 1 key", service, user, len(items))
+	case items[0] == nil || len(items[0].Records) == 0:
+		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, service, user)
+	}
+	return items[0], nil
 }
 
 // checkItems checks the items of a whole-service read against the manifest:

@@ -302,12 +302,12 @@ func (s *Store) confirmRow(ctx context.Context, keys *serviceKeys, service, user
 	if err := s.reloadManifest(ctx, keys, service); err != nil {
 		return row, err
 	}
-	again, lerr := s.load(ctx, service, user)
-	if lerr != nil {
-		return row, lerr
+	again, lerr := s.loadItem(ctx, service, user)
+	if errors.Is(lerr, ErrNotFound) {
+		again, lerr = nil, nil
 	}
-	if again != nil && len(again.Records) == 0 {
-		again = nil
+	if lerr != nil {
+		return row, wrapRow("reading", service, user, lerr)
 	}
 	return again, keys.checkRow(ctx, user, again)
 }
