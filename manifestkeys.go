@@ -289,6 +289,12 @@ func (k *serviceKeys) note(ctx context.Context, author string, entries []manEntr
 // saveManifestLocked writes next, MAC'd under the newest service key, on
 // the condition that the stored manifest is still the one read.
 func (k *serviceKeys) saveManifestLocked(ctx context.Context, next *manifest, author string) error {
+	return k.saveManifestAtLocked(ctx, next, author, 0)
+}
+
+// saveManifestAtLocked is saveManifestLocked with the new manifest's
+// revision given (0: the stored one's + 1).
+func (k *serviceKeys) saveManifestAtLocked(ctx context.Context, next *manifest, author string, revision int64) error {
 	v := k.ring.newest().Version
 	key, err := k.keyLocked(ctx, v)
 	if err != nil {
@@ -307,7 +313,10 @@ func (k *serviceKeys) saveManifestLocked(ctx context.Context, next *manifest, au
 		prev = nil
 	}
 	next.KeyVersion = v
-	rec := &Record{Format: FormatManifest, Version: prev.Version() + 1, Created: k.st.clock().UTC(), Author: author}
+	if revision == 0 {
+		revision = prev.Version() + 1
+	}
+	rec := &Record{Format: FormatManifest, Version: revision, Created: k.st.clock().UTC(), Author: author}
 	if err := next.seal(k.service, rec, key); err != nil {
 		return err
 	}

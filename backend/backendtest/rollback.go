@@ -257,6 +257,35 @@ func (s *suite) testRollbackDetection(t *testing.T) {
 			})
 		}
 	})
+	t.Run("ResetManifest", func(t *testing.T) {
+		for _, damage := range []string{"Removed", "Garbled"} {
+			t.Run(damage, func(t *testing.T) {
+				f := s.newStore(t)
+				mustPut(t, f.store, "db", "alice", "a1")
+				mustPut(t, f.store, "db", "alice", "a2")
+				mustPut(t, f.store, "db", "bob", "b1")
+				if damage == "Removed" {
+					if err := f.backend.Remove(ctxFor(t), mustLoad(t, f.backend, "db", cloudchain.ManifestUser)); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					rewrite(t, f.backend, "db", cloudchain.ManifestUser, func(it *cloudchain.Item) { it.Records[0].Ciphertext = []byte("garbage") })
+				}
+				if _, err := f.store.Get(ctxFor(t), "db", "alice"); !errors.Is(err, cloudchain.ErrAuthentication) {
+					t.Fatalf("Get with the manifest %s: %v", damage, err)
+				}
+				if n, err := f.store.ResetManifest(ctxFor(t), "db"); err != nil || n != 2 {
+					t.Fatalf("ResetManifest = %d, %v; want 2", n, err)
+				}
+				if got := string(mustGet(t, f.store, "db", "alice").Value); got != "a2" {
+					t.Fatalf("Get after the reset = %q", got)
+				}
+				tamper(t, f.backend, "db", "alice", "db", "alice", func(it *cloudchain.Item) { it.Records = it.Records[1:] })
+				_, err := f.store.Get(ctxFor(t), "db", "alice")
+				wantRollback(t, "Get of a secret rolled back after the reset", err)
+			})
+		}
+	})
 	t.Run("CrashBetweenWrites", func(t *testing.T) {
 		f := s.newStore(t)
 		fb := &failingSaves{Backend: f.backend.wrap()}

@@ -19,6 +19,19 @@ import (
 func init() {
 	localCmds["saveitem"] = saveItemCmd
 	localCmds["restoreitem"] = restoreItemCmd
+	localCmds["removeitem"] = removeItemCmd
+}
+
+// removeitem SERVICE USER removes the stored item of (SERVICE, USER) (USER
+// may be MANIFEST or KEYRING), as anyone with write access to the file can.
+func removeItemCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: removeitem SERVICE USER")
+	}
+	b := openTestBolt(ts)
+	it, err := b.Load(context.Background(), args[0], reservedName(args[1]))
+	ts.Check(err)
+	ts.Check(b.Remove(context.Background(), it))
 }
 
 // reservedName lets a script name the reserved items.
