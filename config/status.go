@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,6 +64,22 @@ func (c *Config) Status(ctx context.Context) *Status {
 			add("master key", nil, fmt.Sprintf("%s (key %s)", c.LocalKeyPath(), p.KeyID()))
 			_ = p.Close()
 		}
+		if next, err := local.LoadNext(c.LocalKeyPath()); err != nil {
+			add("key move", err, "")
+		} else if next != nil {
+			add("key move", nil, fmt.Sprintf("a move to the new master key %s (%s) is under way: run `cchain rotate --new-master-key` to finish it", next.KeyID(), local.NextPath(c.LocalKeyPath())))
+			_ = next.Close()
+		}
+		if retired, err := local.LoadRetired(c.LocalKeyPath()); err != nil {
+			add("retired keys", err, "")
+		} else if len(retired) > 0 {
+			ids := make([]string, len(retired))
+			for i, r := range retired {
+				ids[i] = r.KeyID()
+				_ = r.Close()
+			}
+			add("retired keys", nil, fmt.Sprintf("%d kept for records of earlier releases (%s); see `cchain rotate --new-master-key`", len(ids), strings.Join(ids, ", ")))
+		}
 		if _, err := os.Stat(c.LocalStorePath()); errors.Is(err, fs.ErrNotExist) {
 			add("store", fmt.Errorf("%s does not exist (the first put or `cchain setup` creates it)", c.LocalStorePath()), "")
 			break
@@ -102,6 +119,9 @@ func (c *Config) Status(ctx context.Context) *Status {
 		}
 	default:
 		add("backend", fmt.Errorf("%w: unknown backend %q", ErrConfig, c.Backend), "")
+	}
+	if c.HighWaterMark != "" {
+		add("high-water mark", nil, c.HighWaterMark)
 	}
 	st.Reachable = len(st.Checks) > 0
 	for _, chk := range st.Checks {
