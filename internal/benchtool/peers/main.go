@@ -8,7 +8,8 @@
 // run and the rows interleaved: reading every secret of the service
 // (`cchain env SERVICE`; `credstash -t TABLE getall`, credstash having no
 // services but one table per set of secrets) and one get (`cchain get`,
-// `credstash get`). A loopback proxy in front of moto counts every request
+// `credstash get`); with -chamber, also chamber on its SSM Parameter
+// Store backend (`chamber import`, `chamber export`, `chamber read -q`). A loopback proxy in front of moto counts every request
 // by service and operation. It prints a Markdown table.
 //
 // Usage (from the repo root; scripts/bench-peers runs it):
@@ -31,10 +32,12 @@ import (
 
 type flags struct {
 	credstash, python, moto string
+	chamber                 string
 	runs                    int
 	sizes                   []int
 	out                     string
 	kmsLatency, ddbLatency  time.Duration
+	ssmLatency              time.Duration
 	timeout                 time.Duration
 	keep                    bool
 }
@@ -52,6 +55,7 @@ func parseFlags(args []string) (*flags, error) {
 	f := &flags{}
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	fs.StringVar(&f.credstash, "credstash", "", "`path` of credstash.py (from fugue/credstash)")
+	fs.StringVar(&f.chamber, "chamber", "", "`path` of a chamber binary (segmentio/chamber, SSM backend) to measure too; none if empty")
 	fs.StringVar(&f.python, "python", "python3", "the Python that runs credstash (needs boto3 and cryptography)")
 	fs.StringVar(&f.moto, "moto", "moto_server", "the moto_server executable")
 	fs.IntVar(&f.runs, "runs", 10, "measured runs of each row")
@@ -59,6 +63,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.out, "out", "bench/peers.md", "also write the table to this `file` (\"\" for none)")
 	fs.DurationVar(&f.kmsLatency, "kms-latency", 0, "latency added to every KMS request by the counting proxy")
 	fs.DurationVar(&f.ddbLatency, "ddb-latency", 0, "latency added to every DynamoDB request by the counting proxy")
+	fs.DurationVar(&f.ssmLatency, "ssm-latency", 0, "latency added to every SSM request (chamber) by the counting proxy")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory")
 	if err := fs.Parse(args); err != nil {

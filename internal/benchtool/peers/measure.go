@@ -35,6 +35,10 @@ func (b *bench) rows() []*row {
 				check: func(out []byte) error { return countLines(out, len(want)) }},
 			&row{op: op, tool: "credstash", argv: b.credstash(n, "getall"), env: b.credstashEnv,
 				check: func(out []byte) error { return sameJSON(out, want) }})
+		if b.f.chamber != "" {
+			rows = append(rows, &row{op: op, tool: "chamber", argv: []string{b.f.chamber, "export", service(n)}, env: b.credstashEnv,
+				check: func(out []byte) error { return sameJSON(out, want) }})
+		}
 	}
 	n := b.f.sizes[0]
 	want := b.values[n][getUser] + "\n"
@@ -48,6 +52,11 @@ func (b *bench) rows() []*row {
 	rows = append(rows,
 		&row{op: op, tool: "cchain", argv: []string{b.bin("cchain"), "get", service(n), getUser}, env: b.cchainEnv, check: equal},
 		&row{op: op, tool: "credstash", argv: b.credstash(n, "get", getUser), env: b.credstashEnv, check: equal},
+	)
+	if b.f.chamber != "" {
+		rows = append(rows, &row{op: op, tool: "chamber", argv: []string{b.f.chamber, "read", "-q", service(n), getUser}, env: b.credstashEnv, check: equal})
+	}
+	rows = append(rows,
 		&row{op: "start-up only: `python3 -c 'import boto3, cryptography'`", tool: "(credstash's runtime)",
 			argv: []string{b.f.python, "-c", "import boto3, cryptography"}, env: b.credstashEnv},
 	)

@@ -44,6 +44,20 @@ func requests(runs []map[string]int, svc string) string {
 	return strings.Join(parts, ", ")
 }
 
+// storeRequests formats the requests to DynamoDB, and those to any other
+// service (SSM for chamber, STS) named by it.
+func storeRequests(runs []map[string]int) string {
+	d := requests(runs, "DynamoDB")
+	o := others(runs)
+	switch {
+	case o == "":
+		return d
+	case d == "none":
+		return o
+	}
+	return d + "; " + o
+}
+
 // others formats the requests to services other than KMS and DynamoDB.
 func others(runs []map[string]int) string {
 	var out []string
@@ -63,24 +77,24 @@ func others(runs []map[string]int) string {
 
 func (b *bench) report(rows []*row) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "Measured %s by `scripts/bench-peers -runs %d -sizes %s` (internal/benchtool/peers), on %d CPUs (load average before: %s).\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), b.f.runs, joinSizes(b.f.sizes), runtime.NumCPU(), loadAverage())
-	fmt.Fprintf(&w, "Both tools talk to one moto_server (%s) on 127.0.0.1 through a counting proxy", b.versions["moto"])
-	if b.f.kmsLatency > 0 || b.f.ddbLatency > 0 {
-		fmt.Fprintf(&w, " that adds %s per KMS and %s per DynamoDB request", b.f.kmsLatency, b.f.ddbLatency)
+	fmt.Fprintf(&w, "Measured %s by `scripts/bench-peers -runs %d -sizes %s%s` (internal/benchtool/peers), on %d CPUs (load average before: %s).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), b.f.runs, joinSizes(b.f.sizes), latencyFlags(b.f), runtime.NumCPU(), loadAverage())
+	fmt.Fprintf(&w, "Every tool talks to one moto_server (%s) on 127.0.0.1 through a counting proxy", b.versions["moto"])
+	if b.f.kmsLatency > 0 || b.f.ddbLatency > 0 || b.f.ssmLatency > 0 {
+		fmt.Fprintf(&w, " that adds %s per KMS, %s per DynamoDB and %s per SSM request", b.f.kmsLatency, b.f.ddbLatency, b.f.ssmLatency)
 	} else {
 		w.WriteString(" that adds no latency")
 	}
 	fmt.Fprintf(&w, "; credstash is credstash.py run by %s (%s). Each run is a fresh process, output to a pipe; the rows are interleaved. Peak RSS from one warm-up run.\n\n",
 		b.f.python, b.versions["python libraries"])
+	if b.f.chamber != "" {
+		w.WriteString("chamber uses its default backend, SSM Parameter Store (SecureString parameters); moto's SSM makes no KMS call, where AWS's decrypts every SecureString it returns with KMS.\n\n")
+	}
 
-	w.WriteString("| Operation | Tool | Runs | Median ms | Min ms | Max ms | KMS requests | DynamoDB requests | Peak RSS MiB |\n")
+	w.WriteString("| Operation | Tool | Runs | Median ms | Min ms | Max ms | KMS requests | Store requests | Peak RSS MiB |\n")
 	w.WriteString("|---|---|---:|---:|---:|---:|---|---|---:|\n")
 	for _, r := range rows {
-		kmsReq, ddbReq := requests(r.requests, "KMS"), requests(r.requests, "DynamoDB")
-		if o := others(r.requests); o != "" {
-			ddbReq += " (and " + o + ")"
-		}
+		kmsReq, ddbReq := requests(r.requests, "KMS"), storeRequests(r.requests)
 		rss := ""
 		if r.rss > 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.rss)/1024)
@@ -90,13 +104,10 @@ func (b *bench) report(rows []*row) string {
 	}
 
 	w.WriteString("\nSet-up (not part of the measurement; one run each):\n\n")
-	w.WriteString("| Tool | Secrets | Command | Wall s | KMS requests | DynamoDB requests |\n|---|---:|---|---:|---|---|\n")
+	w.WriteString("| Tool | Secrets | Command | Wall s | KMS requests | Store requests |\n|---|---:|---|---:|---|---|\n")
 	for _, s := range b.setups {
 		runs := []map[string]int{s.requests}
-		ddbReq := requests(runs, "DynamoDB")
-		if o := others(runs); o != "" {
-			ddbReq += " (and " + o + ")"
-		}
+		ddbReq := storeRequests(runs)
 		fmt.Fprintf(&w, "| %s | %d | %s | %.2f | %s | %s |\n", s.tool, s.n, s.how, s.wall.Seconds(), requests(runs, "KMS"), ddbReq)
 	}
 	return w.String()
@@ -120,4 +131,17 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+func latencyFlags(f *flags) string {
+	var s string
+	for _, l := range []struct {
+		name string
+		d    time.Duration
+	}{{"kms", f.kmsLatency}, {"ddb", f.ddbLatency}, {"ssm", f.ssmLatency}} {
+		if l.d > 0 {
+			s += fmt.Sprintf(" -%s-latency %s", l.name, l.d)
+		}
+	}
+	return s
 }

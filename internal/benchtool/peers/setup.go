@@ -31,7 +31,7 @@ type bench struct {
 	moto  *moto
 	proxy *counter
 
-	cchainEnv, credstashEnv []string
+	cchainEnv, credstashEnv []string // chamber uses credstashEnv: the SDK's own variables
 	setups                  []setupResult
 	versions                map[string]string
 	values                  map[int]map[string]string // size -> user -> value, to check outputs
@@ -65,6 +65,14 @@ func newBench(ctx context.Context, f *flags) (_ *bench, err error) {
 	}
 	if _, err := os.Stat(f.credstash); err != nil {
 		return nil, fmt.Errorf("credstash: %w", err)
+	}
+	if f.chamber != "" {
+		if f.chamber, err = filepath.Abs(f.chamber); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(f.chamber); err != nil {
+			return nil, fmt.Errorf("chamber: %w", err)
+		}
 	}
 	b := &bench{f: f, versions: map[string]string{}, values: map[int]map[string]string{}}
 	if b.dir, err = os.MkdirTemp("", "cchain-peers-"); err != nil {
@@ -103,7 +111,7 @@ func newBench(ctx context.Context, f *flags) (_ *bench, err error) {
 	if b.moto, err = startMoto(ctx, f.moto); err != nil {
 		return nil, err
 	}
-	if b.proxy, err = newCounter(b.moto.url, map[string]time.Duration{"KMS": f.kmsLatency, "DynamoDB": f.ddbLatency}); err != nil {
+	if b.proxy, err = newCounter(b.moto.url, map[string]time.Duration{"KMS": f.kmsLatency, "DynamoDB": f.ddbLatency, "SSM": f.ssmLatency}); err != nil {
 		return nil, err
 	}
 	common := append(fakeAWSEnv(), "AWS_ENDPOINT_URL="+b.proxy.url, "HOME="+filepath.Join(b.dir, "home"), "PATH="+os.Getenv("PATH"))
@@ -129,7 +137,7 @@ func newBench(ctx context.Context, f *flags) (_ *bench, err error) {
 	return b, nil
 }
 
-// createKeys makes the KMS keys alias/credstash and alias/cloudchain in moto.
+// createKeys makes the KMS keys of each tool in moto.
 func (b *bench) createKeys(ctx context.Context) error {
 	client := kms.NewFromConfig(aws.Config{
 		Region:       region,
@@ -137,7 +145,8 @@ func (b *bench) createKeys(ctx context.Context) error {
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, ""),
 		HTTPClient:   &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 30 * time.Second},
 	})
-	for _, alias := range []string{"alias/credstash", "alias/cloudchain"} {
+	// alias/parameter_store_key is chamber's default key for SSM SecureStrings.
+	for _, alias := range []string{"alias/credstash", "alias/cloudchain", "alias/parameter_store_key"} {
 		out, err := client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("peers benchmark " + alias)})
 		if err != nil {
 			return fmt.Errorf("creating a KMS key in moto: %w", err)
@@ -149,8 +158,9 @@ func (b *bench) createKeys(ctx context.Context) error {
 	return nil
 }
 
-// fill writes n secrets with each tool: `cchain import` (one service) and
-// `credstash setup` + `credstash putall` (one table), timing each.
+// fill writes n secrets with each tool: `cchain import` (one service),
+// `credstash setup` + `credstash putall` (one table) and `chamber import`
+// (one service), timing each.
 func (b *bench) fill(ctx context.Context, n int) error {
 	values := make(map[string]string, n)
 	for i := range n {
@@ -175,6 +185,13 @@ func (b *bench) fill(ctx context.Context, n int) error {
 		{"cchain", "`cchain import FILE --service SERVICE`", []string{b.bin("cchain"), "import", file, "--service", service(n)}, b.cchainEnv},
 		{"credstash", "`credstash setup` (its own table)", b.credstash(n, "setup"), b.credstashEnv},
 		{"credstash", "`credstash putall @FILE`", b.credstash(n, "putall", "@"+file), b.credstashEnv},
+	}
+	if b.f.chamber != "" {
+		steps = append(steps, struct {
+			tool, how string
+			argv      []string
+			env       []string
+		}{"chamber", "`chamber import SERVICE FILE`", []string{b.f.chamber, "import", service(n), file}, b.credstashEnv})
 	}
 	for _, s := range steps {
 		b.proxy.take()
