@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/internal/dynalitetest"
 )
 
 // keptVersion is what a reader sees of one kept version of a secret.
@@ -106,6 +107,11 @@ func TestRotateKillLoop(t *testing.T) {
 		testRotateKillLoop(t, env, openLocalStore(t, env))
 	})
 	t.Run("dynalite", func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("dynalite's output:\n%s", dynalitetest.Logs())
+			}
+		})
 		env, st, _, _ := awsStack(t)
 		testRotateKillLoop(t, env, st)
 	})

@@ -221,13 +221,19 @@ func startOnce(bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin,
+	args := []string{
 		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(port),
 		"--createTableMs", "0",
 		"--deleteTableMs", "0",
 		"--updateTableMs", "0",
-	)
+	}
+	cmd := exec.Command(bin, args...)
+	if guard, node, ok := abortGuard(bin); ok {
+		cmd = exec.Command(node, append([]string{"--require", guard, bin}, args...)...)
+		// Node has read it once the server answers (or has exited).
+		defer os.Remove(guard)
+	}
 	logs := &lockedBuffer{}
 	cmd.Stdout = logs
 	cmd.Stderr = logs
@@ -484,4 +490,37 @@ func Logs() string {
 		return ""
 	}
 	return server.logs.String()
+}
+
+// guardJS keeps dynalite up when a client goes away in the middle of a
+// request (a process killed by a test): dynalite 4.0.0 throws the request's
+// "aborted" error (ECONNRESET), which ends the whole server and every test
+// sharing it. Only that error is ignored; any other still ends the process.
+const guardJS = `process.on('uncaughtException', function (err) {
+  if (err && err.code === 'ECONNRESET' && err.message === 'aborted') return
+  console.error(err)
+  process.exit(1)
+})
+`
+
+// abortGuard writes guardJS to a file and returns it with the node binary,
+// when bin is dynalite's JavaScript entry point.
+func abortGuard(bin string) (guard, node string, ok bool) {
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil || !strings.HasSuffix(real, ".js") {
+		return "", "", false
+	}
+	node, err = exec.LookPath("node")
+	if err != nil {
+		return "", "", false
+	}
+	f, err := os.CreateTemp("", "dynalite-guard-*.js")
+	if err != nil {
+		return "", "", false
+	}
+	defer f.Close()
+	if _, err := f.WriteString(guardJS); err != nil {
+		return "", "", false
+	}
+	return f.Name(), node, true
 }

@@ -110,6 +110,49 @@ func TestLostKeyRingResponse(t *testing.T) {
 	}
 }
 
+// TestLostRingAndManifestResponses: a key ring update (a rotation) and a
+// manifest write land but their responses are lost; the SDK's retries fail
+// their conditions, and the Store finds its own write and succeeds instead
+// of reporting a conflict (seen on moto, whose response was cut short).
+func TestLostRingAndManifestResponses(t *testing.T) {
+	var notices []cloudchain.Notice
+	s := newStack(t, cloudchain.WithNotices(func(n cloudchain.Notice) { notices = append(notices, n) }))
+	ctx := ctxFor(t)
+	if _, err := s.store.Put(ctx, "db", "alice", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := s.backend.Load(ctx, "db", cloudchain.ServiceKeyUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ddb.LoseResponse("PutItem", 1)
+	if v, err := s.store.RotateServiceKey(ctx, "db"); err != nil || v != 2 {
+		t.Fatalf("RotateServiceKey with the ring's response lost = %d, %v", v, err)
+	}
+	after, err := s.backend.Load(ctx, "db", cloudchain.ServiceKeyUser)
+	if err != nil || after.Version() != ring.Version()+1 {
+		t.Fatalf("key ring revision %d after one rotation from %d (%v)", after.Version(), ring.Version(), err)
+	}
+	// A put whose two writes (the secret, the manifest) both lose their
+	// responses.
+	st := s.store
+	notices = nil
+	s.ddb.Reset()
+	s.ddb.LoseResponse("PutItem", 1)
+	s.ddb.LoseResponse("PutItem", 1)
+	if v, err := st.Put(ctx, "db", "alice", []byte("two")); err != nil || v != 2 {
+		t.Fatalf("Put = %d, %v", v, err)
+	}
+	for _, n := range notices {
+		if n.Kind == cloudchain.NoticeManifest {
+			t.Fatalf("a manifest write that landed was reported as failed: %s", n.Message)
+		}
+	}
+	if sec, err := st.Get(ctx, "db", "alice"); err != nil || string(sec.Value) != "two" {
+		t.Fatalf("Get = %v, %v", sec, err)
+	}
+}
+
 func TestKMSThrottlingDuringPut(t *testing.T) {
 	s := newStack(t)
 	ctx := ctxFor(t)

@@ -12,7 +12,7 @@ import (
 // versions each) on dynalite and the KMS test server costs, on the wire,
 // one GenerateDataKey and one Decrypt, the Query pages of the partition
 // twice (the run and its final check), one PutItem per secret, one for the
-// key ring and one for the rollback manifest, and one GetItem (the
+// key ring and one for the rollback manifest, and one BatchGetItem (the
 // manifest, read again before it is moved); no KMS call per record. The
 // secrets and their history read back unchanged, under the new version.
 func TestReencryptRequestBudget(t *testing.T) {
@@ -36,7 +36,7 @@ func TestReencryptRequestBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 60 secrets, the key ring and the manifest in pages of 25: 3 pages.
-	s.expect(t, "re-encrypting 60 secrets", map[string]int{"Query": 6, "PutItem": 62, "GetItem": 1}, map[string]int{"GenerateDataKey": 1, "Decrypt": 1})
+	s.expect(t, "re-encrypting 60 secrets", map[string]int{"Query": 6, "PutItem": 62, "BatchGetItem": 1}, map[string]int{"GenerateDataKey": 1, "Decrypt": 1})
 	if rep.Rewritten != 60 || rep.Records != 120 || rep.Checked != 120 || rep.KeyVersion != 2 {
 		t.Fatalf("report %+v", rep)
 	}
