@@ -361,6 +361,9 @@ type Counter struct {
 	mu     sync.Mutex
 	counts map[string]int
 	faults map[string][]fault
+	// transportErrs counts requests that failed in the transport with no
+	// injected fault.
+	transportErrs map[string]int
 }
 
 // RoundTrip counts req and sends it.
@@ -376,7 +379,32 @@ func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.counts[op]++
 	f := c.takeFault(op)
 	c.mu.Unlock()
-	return f.roundTrip(c.base, req)
+	resp, err := f.roundTrip(c.base, req)
+	if err != nil && f == nil {
+		// Not a fault of the test's: the connection failed (a pooled
+		// connection the server had just closed, on a loaded machine), and
+		// the SDK will retry.
+		c.mu.Lock()
+		if c.transportErrs == nil {
+			c.transportErrs = map[string]int{}
+		}
+		c.transportErrs[op]++
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// TransportErrors returns, per operation since the last Reset, how many
+// requests failed in the transport without a fault injected by the test:
+// each is one request more than the operation's design sends.
+func (c *Counter) TransportErrors() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]int, len(c.transportErrs))
+	for k, v := range c.transportErrs {
+		m[k] = v
+	}
+	return m
 }
 
 // Count returns how many requests of operation op were sent since the last
@@ -414,6 +442,7 @@ func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.counts)
+	clear(c.transportErrs)
 }
 
 // TableName returns a fresh table name for tb: its name, made safe, and a
