@@ -14,7 +14,7 @@
 //
 // Usage (from the repo root; scripts/bench-peers runs it):
 //
-//	go run ./internal/benchtool/peers -credstash PATH/credstash.py [-runs 10] [-sizes 10,100,1000] [-out bench/peers.md]
+//	go run ./internal/benchtool/peers -credstash PATH/credstash.py [-chamber PATH/chamber] [-runs 10] [-sizes 10,100,1000] [-out FILE]
 package main
 
 import (
@@ -60,7 +60,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.moto, "moto", "moto_server", "the moto_server executable")
 	fs.IntVar(&f.runs, "runs", 10, "measured runs of each row")
 	sizes := fs.String("sizes", "10,100,1000", "service sizes (secrets per service)")
-	fs.StringVar(&f.out, "out", "bench/peers.md", "also write the table to this `file` (\"\" for none)")
+	fs.StringVar(&f.out, "out", "", "also write the table to this `file` (bench/peers.md quotes two runs, with remarks)")
 	fs.DurationVar(&f.kmsLatency, "kms-latency", 0, "latency added to every KMS request by the counting proxy")
 	fs.DurationVar(&f.ddbLatency, "ddb-latency", 0, "latency added to every DynamoDB request by the counting proxy")
 	fs.DurationVar(&f.ssmLatency, "ssm-latency", 0, "latency added to every SSM request (chamber) by the counting proxy")
