@@ -31,7 +31,7 @@ func (b *bench) rows() []*row {
 		want := b.values[n]
 		op := fmt.Sprintf("read all %s of a service", secrets(n))
 		rows = append(rows,
-			&row{op: op, tool: "cchain", argv: []string{b.bin("cchain"), "env", service(n)}, env: b.cchainEnv,
+			&row{op: op, tool: "cchain", argv: []string{b.bin("cchain"), "env", service(n)}, env: b.cchainEnvFor(n),
 				check: func(out []byte) error { return countLines(out, len(want)) }},
 			&row{op: op, tool: "credstash", argv: b.credstash(n, "getall"), env: b.credstashEnv,
 				check: func(out []byte) error { return sameJSON(out, want) }})
@@ -50,7 +50,7 @@ func (b *bench) rows() []*row {
 		return nil
 	}
 	rows = append(rows,
-		&row{op: op, tool: "cchain", argv: []string{b.bin("cchain"), "get", service(n), getUser}, env: b.cchainEnv, check: equal},
+		&row{op: op, tool: "cchain", argv: []string{b.bin("cchain"), "get", service(n), getUser}, env: b.cchainEnvFor(n), check: equal},
 		&row{op: op, tool: "credstash", argv: b.credstash(n, "get", getUser), env: b.credstashEnv, check: equal},
 	)
 	if b.f.chamber != "" {
