@@ -125,7 +125,7 @@ func (k *serviceKeys) saveManifestAtLocked(ctx context.Context, next *manifest, 
 		return err
 	}
 	item := &Item{Service: k.service, User: ManifestUser, Records: []*Record{rec}}
-	if _, err := k.st.backend.Save(ctx, prev, item); err != nil && !k.st.reservedLanded(ctx, item, err) {
+	if _, err := k.st.backend.Save(ctx, prev, item); err != nil && !k.st.landedAnyway(ctx, k.service, ManifestUser, rec, err) {
 		return fmt.Errorf("writing the rollback manifest of %s: %w", k.service, err)
 	}
 	k.mf = manifestState{item: item, m: next, verified: true}

@@ -54,18 +54,7 @@ func (s *Store) loadRowAlone(ctx context.Context, service, user string) (row, ri
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { row, err = s.load(gctx, service, user); return err })
 	g.Go(func() (err error) { ring, err = s.load(gctx, service, ServiceKeyUser); return err })
-	g.Go(func() error {
-		it, err := s.backend.Load(gctx, service, ManifestUser)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			return nil
-		case errors.Is(err, ErrMalformed):
-			man = &Item{Service: service, User: ManifestUser, Malformed: err}
-			return nil
-		}
-		man = it
-		return err
-	})
+	g.Go(func() (err error) { man, err = s.loadManifest(gctx, service); return err })
 	if err := g.Wait(); err != nil {
 		return nil, nil, nil, err
 	}

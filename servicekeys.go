@@ -294,30 +294,13 @@ func (k *serviceKeys) saveLocked(ctx context.Context, next *keyring, newestKey [
 		return err
 	}
 	item := &Item{Service: k.service, User: ServiceKeyUser, Records: []*Record{rec}}
-	if _, err := k.st.backend.Save(ctx, prev, item); err != nil && !k.st.reservedLanded(ctx, item, err) {
+	if _, err := k.st.backend.Save(ctx, prev, item); err != nil && !k.st.landedAnyway(ctx, k.service, ServiceKeyUser, rec, err) {
 		return fmt.Errorf("writing the key ring of %s: %w", k.service, err)
 	}
 	k.item, k.ring, k.verified, k.observed = item, next, true, false
 	return nil
 }
 
-// reservedLanded resolves a failed write of a key ring or manifest item: the
-// write may have landed and its response been lost, so that the SDK's retry
-// of the conditional write then failed its condition. It re-reads the item
-// once and reports whether what is stored is exactly what was written (its
-// MAC and random parts make it unique).
-func (s *Store) reservedLanded(ctx context.Context, item *Item, err error) bool {
-	for _, known := range []error{ErrAccessDenied, ErrTooLarge, ErrNotSetUp, ErrInvalidID, ErrUnsupported} {
-		if errors.Is(err, known) {
-			return false
-		}
-	}
-	if ctx.Err() != nil {
-		return false
-	}
-	stored, lerr := s.backend.Load(ctx, item.Service, item.User)
-	return lerr == nil && stored.Version() == item.Version() && stored.hasRecord(item.Current())
-}
 
 // holdsNoLegacy says whether a new key ring may be marked sealed: legacy
 // reads are off, or the service holds no legacy record at all (current or

@@ -212,8 +212,10 @@ func (s *Store) landed(ctx context.Context, keys *serviceKeys, service, user, au
 }
 
 // landedAnyway resolves a write that failed for an unknown reason (a
-// connection reset, a timeout after the request was sent): the write may
-// have landed, and a user's retry would then make a duplicate version. It
+// connection reset, a timeout after the request was sent, a conditional
+// retry of a write whose response was lost): the write may have landed, and
+// a user's retry would then make a duplicate version. It serves secrets, key
+// rings and manifests alike: the random parts of each record make it unique. It
 // re-reads once and reports whether rec is stored. Failures that are known
 // not to have written anything are not re-read.
 func (s *Store) landedAnyway(ctx context.Context, service, user string, rec *Record, err error) bool {
