@@ -301,7 +301,6 @@ func (k *serviceKeys) saveLocked(ctx context.Context, next *keyring, newestKey [
 	return nil
 }
 
-
 // holdsNoLegacy says whether a new key ring may be marked sealed: legacy
 // reads are off, or the service holds no legacy record at all (current or
 // in history) and this Store does not write the legacy format.
