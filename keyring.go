@@ -90,8 +90,11 @@ func (k *keyring) macInput(service string, rec *Record) []byte {
 	return k.appendBody(b)
 }
 
-func keyringMAC(newestKey []byte, msg []byte) ([]byte, error) {
-	macKey, err := hkdf.Key(sha256.New, newestKey, nil, keyringMACInfo, 32)
+// serviceKeyMAC is HMAC-SHA256 of msg under a key derived from a service
+// key with HKDF-SHA256 and info, which keeps each use (the key ring, the
+// rollback manifest) to a key of its own.
+func serviceKeyMAC(serviceKey []byte, info string, msg []byte) ([]byte, error) {
+	macKey, err := hkdf.Key(sha256.New, serviceKey, nil, info, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +106,7 @@ func keyringMAC(newestKey []byte, msg []byte) ([]byte, error) {
 
 // seal computes the MAC under newestKey and stores the encoded ring in rec.
 func (k *keyring) seal(service string, rec *Record, newestKey []byte) error {
-	mac, err := keyringMAC(newestKey, k.macInput(service, rec))
+	mac, err := serviceKeyMAC(newestKey, keyringMACInfo, k.macInput(service, rec))
 	if err != nil {
 		return err
 	}
@@ -114,7 +117,7 @@ func (k *keyring) seal(service string, rec *Record, newestKey []byte) error {
 
 // verify checks the MAC under the newest service key.
 func (k *keyring) verify(service string, rec *Record, newestKey []byte) error {
-	want, err := keyringMAC(newestKey, k.macInput(service, rec))
+	want, err := serviceKeyMAC(newestKey, keyringMACInfo, k.macInput(service, rec))
 	if err != nil {
 		return err
 	}

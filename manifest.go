@@ -2,7 +2,6 @@ package cloudchain
 
 import (
 	"bytes"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -155,21 +154,10 @@ func (m *manifest) macInput(service string, rec *Record) []byte {
 	return m.appendBody(b)
 }
 
-func manifestMAC(key, msg []byte) ([]byte, error) {
-	macKey, err := hkdf.Key(sha256.New, key, nil, manifestMACInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	defer Zero(macKey)
-	h := hmac.New(sha256.New, macKey)
-	h.Write(msg)
-	return h.Sum(nil), nil
-}
-
 // seal MACs the manifest under key (service key version m.KeyVersion) and
 // stores it in rec.
 func (m *manifest) seal(service string, rec *Record, key []byte) error {
-	mac, err := manifestMAC(key, m.macInput(service, rec))
+	mac, err := serviceKeyMAC(key, manifestMACInfo, m.macInput(service, rec))
 	if err != nil {
 		return err
 	}
@@ -179,7 +167,7 @@ func (m *manifest) seal(service string, rec *Record, key []byte) error {
 }
 
 func (m *manifest) verify(service string, rec *Record, key []byte) error {
-	want, err := manifestMAC(key, m.macInput(service, rec))
+	want, err := serviceKeyMAC(key, manifestMACInfo, m.macInput(service, rec))
 	if err != nil {
 		return err
 	}
