@@ -40,6 +40,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -361,9 +362,14 @@ type Counter struct {
 	mu     sync.Mutex
 	counts map[string]int
 	faults map[string][]fault
-	// transportErrs counts requests that failed in the transport with no
-	// injected fault.
-	transportErrs map[string]int
+	// failed holds, per SDK invocation (the amz-sdk-invocation-id header
+	// every attempt of one call shares), why its last attempt failed when
+	// the test did not inject that failure.
+	failed map[string]string
+	// retries counts, per operation, attempts made after a failure the test
+	// did not inject; reasons says what those failures were.
+	retries map[string]int
+	reasons []string
 }
 
 // RoundTrip counts req and sends it.
@@ -375,36 +381,63 @@ func (c *Counter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if op == "" {
 		op = req.Method + " " + req.URL.Path
 	}
+	inv := req.Header.Get("Amz-Sdk-Invocation-Id")
 	c.mu.Lock()
 	c.counts[op]++
 	f := c.takeFault(op)
+	if reason, ok := c.failed[inv]; ok && inv != "" && !strings.HasPrefix(req.Header.Get("Amz-Sdk-Request"), "attempt=1;") {
+		if c.retries == nil {
+			c.retries = map[string]int{}
+		}
+		c.retries[op]++
+		c.reasons = append(c.reasons, op+": "+reason)
+	}
+	delete(c.failed, inv)
 	c.mu.Unlock()
 	resp, err := f.roundTrip(c.base, req)
-	if err != nil && f == nil {
-		// Not a fault of the test's: the connection failed (a pooled
-		// connection the server had just closed, on a loaded machine), and
-		// the SDK will retry.
-		c.mu.Lock()
-		if c.transportErrs == nil {
-			c.transportErrs = map[string]int{}
+	if f == nil && inv != "" {
+		// Not a fault of the test's: a pooled connection the server had
+		// just closed, a 5xx or a throttling answer from a loaded server.
+		// The SDK may retry it; Retries counts that attempt.
+		reason := ""
+		switch {
+		case err != nil:
+			reason = "transport: " + err.Error()
+		case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+			reason = resp.Status
+		case resp.StatusCode >= 400 && strings.Contains(resp.Header.Get("X-Amzn-Errortype"), "Throttl"):
+			reason = resp.Status + " " + resp.Header.Get("X-Amzn-Errortype")
+		case resp.StatusCode == http.StatusOK:
+		default:
+			reason = resp.Status
 		}
-		c.transportErrs[op]++
+		if reason == "" {
+			// A 200 may still be retried (a body cut short, a CRC32
+			// mismatch): read it here to say which, should the SDK retry.
+			reason = "a 200 the client refused: " + checkBody(resp)
+		}
+		c.mu.Lock()
+		if c.failed == nil {
+			c.failed = map[string]string{}
+		}
+		c.failed[inv] = reason
 		c.mu.Unlock()
 	}
 	return resp, err
 }
 
-// TransportErrors returns, per operation since the last Reset, how many
-// requests failed in the transport without a fault injected by the test:
-// each is one request more than the operation's design sends.
-func (c *Counter) TransportErrors() map[string]int {
+// Retries returns, per operation since the last Reset, how many requests
+// were retries of a failure the test did not inject (the SDK's retryer at
+// work against a loaded server), and what those failures were. Each is one
+// request more than the operation's design sends.
+func (c *Counter) Retries() (map[string]int, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := make(map[string]int, len(c.transportErrs))
-	for k, v := range c.transportErrs {
+	m := make(map[string]int, len(c.retries))
+	for k, v := range c.retries {
 		m[k] = v
 	}
-	return m
+	return m, append([]string(nil), c.reasons...)
 }
 
 // Count returns how many requests of operation op were sent since the last
@@ -442,7 +475,8 @@ func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.counts)
-	clear(c.transportErrs)
+	clear(c.retries)
+	c.reasons = nil
 }
 
 // TableName returns a fresh table name for tb: its name, made safe, and a
@@ -553,3 +587,23 @@ func abortGuard(bin string) (guard, node string, ok bool) {
 	}
 	return f.Name(), node, true
 }
+
+// checkBody reads resp's body into memory (putting it back for the client)
+// and says whether it arrived whole and matches its X-Amz-Crc32 header.
+func checkBody(resp *http.Response) string {
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		return fmt.Sprintf("reading the body failed after %d bytes: %v", len(body), err)
+	}
+	if want := resp.Header.Get("X-Amz-Crc32"); want != "" && want != strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10) {
+		return fmt.Sprintf("the CRC32 of its %d bytes is %d, the header says %s", len(body), crc32.ChecksumIEEE(body), want)
+	}
+	return fmt.Sprintf("%d bytes, whole and matching their CRC32", len(body))
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
