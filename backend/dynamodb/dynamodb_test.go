@@ -465,7 +465,7 @@ func TestRequestCounts(t *testing.T) {
 	ctx := ctxFor(t)
 	check := func(what string, want map[string]int) {
 		t.Helper()
-		if got := e.counter.Counts(); !mapsEqual(got, want) {
+		if got := e.counter.Operations(t); !mapsEqual(got, want) {
 			t.Errorf("%s sent %v, want %v", what, got, want)
 		}
 		e.counter.Reset()

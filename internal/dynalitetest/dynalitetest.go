@@ -440,6 +440,22 @@ func (c *Counter) Retries() (map[string]int, []string) {
 	return m, append([]string(nil), c.reasons...)
 }
 
+// Operations returns Counts without the retries Retries reports: the
+// requests the code under test made by design. Each retry left out is logged
+// on tb with its cause.
+func (c *Counter) Operations(tb testing.TB) map[string]int {
+	tb.Helper()
+	got := c.Counts()
+	retries, reasons := c.Retries()
+	for op, n := range retries {
+		tb.Logf("%d %s requests were the SDK retrying a failure no test injected; not counted (%s)", n, op, strings.Join(reasons, "; "))
+		if got[op] -= n; got[op] <= 0 {
+			delete(got, op)
+		}
+	}
+	return got
+}
+
 // Count returns how many requests of operation op were sent since the last
 // Reset.
 func (c *Counter) Count(op string) int {

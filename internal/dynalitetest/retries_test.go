@@ -44,6 +44,9 @@ func TestRetriesCountsOnlyUninjectedFailures(t *testing.T) {
 	if c.Count("ListTables") != 2 || retries["ListTables"] != 1 || len(reasons) != 1 {
 		t.Fatalf("a server 500 then a success: %v requests, retries %v (%q); want 2 requests, 1 retry", c.Counts(), retries, reasons)
 	}
+	if ops := c.Operations(t); len(ops) != 1 || ops["ListTables"] != 1 {
+		t.Fatalf("Operations = %v, want one ListTables", ops)
+	}
 	c.Reset()
 	c.Fail("ListTables", 1, "InternalServerError", 500)
 	if _, err := client.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil {

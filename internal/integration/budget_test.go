@@ -52,17 +52,7 @@ func ctxFor(t *testing.T) context.Context {
 // expect checks the requests made since the last check, on both servers.
 func (s *stack) expect(t *testing.T, what string, ddb, kms map[string]int) {
 	t.Helper()
-	got := s.ddb.Counts()
-	// A retry of a failure no test injected (a pooled connection closed by
-	// the server, a 5xx from a loaded dynalite) is the SDK's retryer at
-	// work, not part of the design's budget: it is logged, not counted.
-	retries, reasons := s.ddb.Retries()
-	for op, n := range retries {
-		t.Logf("%s: %d %s requests were retries, not counted (%s)", what, n, op, strings.Join(reasons, "; "))
-		if got[op] -= n; got[op] == 0 {
-			delete(got, op)
-		}
-	}
+	got := s.ddb.Operations(t)
 	if !maps.Equal(got, ddb) {
 		t.Errorf("%s: DynamoDB requests %v, want %v", what, got, ddb)
 	}
