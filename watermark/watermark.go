@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/cloudchain/cloudchain"
+	"github.com/cloudchain/cloudchain/internal/lockedfile"
 )
 
 // File is a Watermark kept in a file. It is safe for concurrent use, and
@@ -76,7 +77,7 @@ func (f *File) Observe(ctx context.Context, service string, st cloudchain.Servic
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return fmt.Errorf("high-water mark: %w", err)
 	}
-	unlock, err := lock(ctx, f.path+".lock")
+	unlock, err := lockedfile.Lock(ctx, f.path+".lock")
 	if err != nil {
 		return fmt.Errorf("high-water mark: locking %s: %w", f.path, err)
 	}
@@ -131,19 +132,7 @@ func (f *File) write(state *fileState) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".watermark-*")
-	if err != nil {
-		return fmt.Errorf("high-water mark: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("high-water mark: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("high-water mark: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
+	if err := lockedfile.WriteAtomic(f.path, append(b, '\n'), ".watermark-*"); err != nil {
 		return fmt.Errorf("high-water mark: %w", err)
 	}
 	return nil

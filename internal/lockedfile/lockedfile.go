@@ -1,0 +1,70 @@
+// Package lockedfile keeps small state files that several processes of one
+// user share: an exclusive lock (flock, on the systems that have it) around
+// each read-modify-write, a new file renamed over the old one so that a
+// reader never sees it half-written, and a read that refuses a file another
+// user could have written.
+package lockedfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// ErrUntrusted marks a file that ReadTrusted refuses: not a regular file,
+// not owned by the current user, writable by its group or by others, or
+// larger than allowed.
+var ErrUntrusted = errors.New("untrusted state file")
+
+// WriteAtomic replaces the file at path with data, mode 0600: it writes a
+// temporary file in the same directory (named by pattern, as for
+// os.CreateTemp) and renames it over path.
+func WriteAtomic(path string, data []byte, pattern string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), pattern)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadTrusted reads the file at path if it is a regular file of at most max
+// bytes that only the current user can write (on systems with file owners);
+// otherwise it returns an error wrapping ErrUntrusted. A missing file is an
+// error wrapping fs.ErrNotExist.
+func ReadTrusted(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUntrusted, path)
+	case fi.Size() > max:
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrUntrusted, path, max)
+	case !ownedByMe(fi):
+		return nil, fmt.Errorf("%w: %s belongs to another user or is writable by others", ErrUntrusted, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrUntrusted, path, max)
+	}
+	return b, nil
+}
