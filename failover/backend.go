@@ -12,7 +12,8 @@
 // is tried. Any other answer (a missing secret, access denied, a failed
 // authentication, a validation error) is returned as it is: another region
 // would give the same one. A region that did not answer is tried last for
-// a while (DefaultSkip), so a long run of reads pays its timeouts once. A
+// a while (DefaultSkip), so a long run of reads pays its timeouts once;
+// with WithStateFile, the processes that follow skip it too. A
 // walk (Services, Items) that fails part-way resumes in the next region
 // after the last name it delivered, since both walks are in ascending byte
 // order.
@@ -43,8 +44,11 @@ import (
 
 // Region is one region's backend.
 type Region struct {
-	Name    string
-	Backend cloudchain.Backend
+	Name string
+	// Endpoint is the region's endpoint ("" for the standard one); it
+	// only tells regions apart in the state file (WithStateFile).
+	Endpoint string
+	Backend  cloudchain.Backend
 }
 
 // Backend is a cloudchain.Backend over the regions of a global table. It is
@@ -67,11 +71,11 @@ func New(regions []Region, opts ...Option) *Backend {
 	if len(regions) == 0 {
 		panic("failover: no regions")
 	}
-	names := make([]string, len(regions))
+	names, endpoints := make([]string, len(regions)), make([]string, len(regions))
 	for i, r := range regions {
-		names[i] = r.Name
+		names[i], endpoints[i] = r.Name, r.Endpoint
 	}
-	return &Backend{regions: regions, h: newHealth("dynamodb", names, opts)}
+	return &Backend{regions: regions, h: newHealth("dynamodb", names, endpoints, opts)}
 }
 
 // Load reads from the first region that answers.

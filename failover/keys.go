@@ -13,7 +13,10 @@ import (
 // region's provider names the key's replica in its own region (see
 // awskms.WithRegion).
 type KeyRegion struct {
-	Name     string
+	Name string
+	// Endpoint is the region's KMS endpoint ("" for the standard one); it
+	// only tells regions apart in the state file (WithStateFile).
+	Endpoint string
 	Provider cloudchain.KeyProvider
 }
 
@@ -38,11 +41,11 @@ func NewKeys(regions []KeyRegion, opts ...Option) *Keys {
 	if len(regions) == 0 {
 		panic("failover: no regions")
 	}
-	names := make([]string, len(regions))
+	names, endpoints := make([]string, len(regions)), make([]string, len(regions))
 	for i, r := range regions {
-		names[i] = r.Name
+		names[i], endpoints[i] = r.Name, r.Endpoint
 	}
-	return &Keys{regions: regions, h: newHealth("kms", names, opts)}
+	return &Keys{regions: regions, h: newHealth("kms", names, endpoints, opts)}
 }
 
 // GenerateDataKey uses the primary region only: it is part of a write.

@@ -51,26 +51,75 @@ func WithClock(now func() time.Time) Option { return func(h *health) { h.now = n
 // WithNotify has fn called once each time a region starts to be skipped.
 func WithNotify(fn func(Event)) Option { return func(h *health) { h.notify = fn } }
 
-// health remembers, for the life of the process, which regions did not
-// answer recently, so that a long run of reads pays a dead region's
-// timeouts once per skip period rather than on every call.
+// health remembers which regions did not answer recently, so that a long
+// run of reads pays a dead region's timeouts once per skip period rather
+// than on every call: for the life of the process, and with a state file
+// (WithStateFile) for the processes that follow too.
 type health struct {
-	service string
-	names   []string
-	skip    time.Duration
-	now     func() time.Time
-	notify  func(Event)
+	service   string
+	names     []string
+	endpoints []string
+	skip      time.Duration
+	now       func() time.Time
+	notify    func(Event)
+	statePath string
 
 	mu        sync.Mutex
 	downUntil []time.Time
+	// fileUntil is what the state file said at the last order(); a
+	// region that answers is removed from the file only if it is there.
+	fileUntil []time.Time
+	// stateOff is set when an update of the state file failed: it is not
+	// used any more.
+	stateOff bool
 }
 
-func newHealth(service string, names []string, opts []Option) *health {
-	h := &health{service: service, names: names, skip: DefaultSkip, now: time.Now, downUntil: make([]time.Time, len(names))}
+func newHealth(service string, names, endpoints []string, opts []Option) *health {
+	h := &health{service: service, names: names, endpoints: endpoints, skip: DefaultSkip, now: time.Now,
+		downUntil: make([]time.Time, len(names)), fileUntil: make([]time.Time, len(names))}
 	for _, o := range opts {
 		o(h)
 	}
 	return h
+}
+
+func (h *health) entry(i int, until time.Time) stateEntry {
+	return stateEntry{Service: h.service, Region: h.names[i], Endpoint: h.endpoints[i], Until: until}
+}
+
+// loadState reads the state file into h.fileUntil, and says whether an
+// entry was cut to the skip period; h.mu is held.
+func (h *health) loadState(now time.Time) (capped bool) {
+	clear(h.fileUntil)
+	if h.statePath == "" || h.stateOff {
+		return false
+	}
+	entries, capped := readState(h.statePath, now, h.skip)
+	for _, e := range entries {
+		for i := range h.names {
+			if e.same(h.entry(i, time.Time{})) {
+				h.fileUntil[i] = e.Until
+			}
+		}
+	}
+	return capped
+}
+
+// saveState records e in the state file, if there is one (see
+// updateState); h.mu is not held. A failure turns the file off.
+func (h *health) saveState(e stateEntry, now time.Time) {
+	h.mu.Lock()
+	off := h.statePath == "" || h.stateOff
+	h.mu.Unlock()
+	if off {
+		return
+	}
+	if err := updateState(h.statePath, e, now, h.skip); err != nil {
+		h.mu.Lock()
+		h.stateOff = true
+		clear(h.fileUntil)
+		h.mu.Unlock()
+	}
 }
 
 // order returns the indexes of the regions in the order to try them: the
@@ -78,12 +127,15 @@ func newHealth(service string, names []string, opts []Option) *health {
 // configured order, since one of them may be back.
 func (h *health) order() []int {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	now := h.now()
+	if h.loadState(now) {
+		defer h.saveState(stateEntry{}, now)
+	}
+	defer h.mu.Unlock()
 	up := make([]int, 0, len(h.names))
 	var down []int
 	for i := range h.names {
-		if now.Before(h.downUntil[i]) {
+		if now.Before(h.downUntil[i]) || now.Before(h.fileUntil[i]) {
 			down = append(down, i)
 		} else {
 			up = append(up, i)
@@ -100,6 +152,9 @@ func (h *health) failed(i, next int, err error) {
 	fresh := !now.Before(h.downUntil[i]) || h.downUntil[i].IsZero()
 	h.downUntil[i] = now.Add(h.skip)
 	h.mu.Unlock()
+	if h.skip > 0 {
+		h.saveState(h.entry(i, now.Add(h.skip)), now)
+	}
 	if fresh && h.notify != nil {
 		ev := Event{Service: h.service, Region: h.names[i], Err: err}
 		if next >= 0 {
@@ -109,9 +164,16 @@ func (h *health) failed(i, next int, err error) {
 	}
 }
 
-// answered records that region i answered: it is no longer skipped.
+// answered records that region i answered: it is no longer skipped, and
+// is removed from the state file if the file had it.
 func (h *health) answered(i int) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.downUntil[i] = time.Time{}
+	inFile := !h.fileUntil[i].IsZero()
+	h.fileUntil[i] = time.Time{}
+	now := h.now()
+	h.mu.Unlock()
+	if inFile {
+		h.saveState(h.entry(i, time.Time{}), now)
+	}
 }
