@@ -61,6 +61,13 @@ func (c *Config) resolveRegions(o Overrides, get func(string) string, f *ini.Fil
 	if err != nil {
 		return err
 	}
+	// Checked even when unused: CLOUDCHAIN_REGION_STATE may be set for a
+	// whole fleet, and a bad value should not wait for replica_regions.
+	regionState, err := resolveRegionState(get, setting{"CLOUDCHAIN_REGION_STATE", get("CLOUDCHAIN_REGION_STATE")},
+		setting{c.File + ": region_state", val("cloudchain", "region_state")})
+	if err != nil {
+		return err
+	}
 	dynamoEnv := first(get("AWS_ENDPOINT_URL_DYNAMODB"), get("AWS_ENDPOINT_URL"))
 	kmsEnv := first(get("AWS_ENDPOINT_URL_KMS"), get("AWS_ENDPOINT_URL"))
 	if len(replicas) == 0 || c.Backend != BackendDynamoDB {
@@ -104,6 +111,7 @@ func (c *Config) resolveRegions(o Overrides, get func(string) string, f *ini.Fil
 	for _, r := range keyRegions[1:] {
 		c.KMSReplicas = append(c.KMSReplicas, Replica{Region: r, Endpoint: kmsEP(r)})
 	}
+	c.setRegionState(regionState)
 	// A [region NAME] section for a region that is not used is a typo.
 	for _, sec := range f.Sections() {
 		if name, ok := strings.CutPrefix(sec.Name(), regionSection); ok && !slices.Contains(keyRegions, strings.TrimSpace(name)) {
@@ -233,19 +241,22 @@ func (c *Config) withReplicas(cl *awsClients, b cloudchain.Backend, keys *awskms
 	if len(c.Replicas) == 0 {
 		return b, keys
 	}
-	notify := failover.WithNotify(func(e failover.Event) {
+	opts := []failover.Option{failover.WithNotify(func(e failover.Event) {
 		if c.Notify != nil {
 			c.Notify(cloudchain.Notice{Kind: cloudchain.NoticeFailover, Message: e.Message()})
 		}
-	})
-	regions := []failover.Region{{Name: c.Region, Backend: b}}
-	for i, r := range c.Replicas {
-		regions = append(regions, failover.Region{Name: r.Region, Backend: dynamodb.New(cl.dynamoReplicas[i], c.Table, dynamodb.WithRegion(r.Region))})
+	})}
+	if path := c.RegionState(); path != "" {
+		opts = append(opts, failover.WithStateFile(path))
 	}
-	keyRegions := []failover.KeyRegion{{Name: c.KMSRegion, Provider: keys}}
+	regions := []failover.Region{{Name: c.Region, Endpoint: c.DynamoEndpoint, Backend: b}}
+	for i, r := range c.Replicas {
+		regions = append(regions, failover.Region{Name: r.Region, Endpoint: r.Endpoint, Backend: dynamodb.New(cl.dynamoReplicas[i], c.Table, dynamodb.WithRegion(r.Region))})
+	}
+	keyRegions := []failover.KeyRegion{{Name: c.KMSRegion, Endpoint: c.KMSEndpoint, Provider: keys}}
 	for i, r := range c.KMSReplicas {
 		p := awskms.New(cl.kmsReplicas[i], c.KMSKey, awskms.WithDecryptKeys(c.DecryptKeys...), awskms.WithReplicaRegion(r.Region))
-		keyRegions = append(keyRegions, failover.KeyRegion{Name: r.Region, Provider: p})
+		keyRegions = append(keyRegions, failover.KeyRegion{Name: r.Region, Endpoint: r.Endpoint, Provider: p})
 	}
-	return failover.New(regions, notify), failover.NewKeys(keyRegions, notify)
+	return failover.New(regions, opts...), failover.NewKeys(keyRegions, opts...)
 }
