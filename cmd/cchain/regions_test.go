@@ -58,7 +58,9 @@ kms_endpoint_url = %s
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"HOME=" + dir, "CLOUDCHAIN_CONFIG=" + path}
+	// Each process here starts afresh (regionstate_test.go covers what
+	// processes remember of each other).
+	env := []string{"HOME=" + dir, "CLOUDCHAIN_CONFIG=" + path, "CLOUDCHAIN_REGION_STATE=off"}
 	for k, v := range s.env() {
 		env = append(env, k+"="+v)
 	}
