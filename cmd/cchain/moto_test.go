@@ -127,7 +127,7 @@ func TestScriptsAWSMoto(t *testing.T) {
 // motoEdits are the lines of the AWS scripts that moto answers differently
 // from AWS and the KMS test server, each with what moto says instead. The
 // scripts run on moto with these lines replaced; a line that is no longer in
-// its script fails the test (each edit replaces every occurrence), so that the list stays exact. DESIGN.md's
+// its script fails the test (each edit replaces every occurrence), so that the list stays exact. docs/design-as-built.md's
 // "Differences between dynalite, moto and the KMS test server" explains each.
 var motoEdits = []struct{ file, old, new, why string }{
 	{

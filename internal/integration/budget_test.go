@@ -63,7 +63,7 @@ func (s *stack) expect(t *testing.T, what string, ddb, kms map[string]int) {
 	s.kms.ResetCounts()
 }
 
-// TestRequestBudget asserts DESIGN.md's budget exactly, on the wire:
+// TestRequestBudget asserts the request budget (DESIGN.md, docs/design-as-built.md) exactly, on the wire:
 //   - get: one round trip for the secret and its key ring (BatchGetItem) + 1
 //     Decrypt of the service key;
 //   - put into an existing service: 1 BatchGetItem (the secret, the key ring

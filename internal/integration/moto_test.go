@@ -21,7 +21,7 @@ import (
 func TestConformanceMoto(t *testing.T) {
 	acct := mototest.NewAccount(t, mototest.Start(t))
 	// moto answers a Decrypt under the wrong key with a bare
-	// AccessDeniedException; AWS with IncorrectKeyException (DESIGN.md).
+	// AccessDeniedException; AWS with IncorrectKeyException (docs/design-as-built.md).
 	acct.TranslateIncorrectKey()
 	client := mototest.KMS(t, acct.URL)
 	var n atomic.Int64

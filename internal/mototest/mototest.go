@@ -525,7 +525,7 @@ const namesKeyHeader = "X-Mototest-Names-Key"
 // from moto 5.2.1. With it on, every such bare AccessDeniedException to a
 // Decrypt that names a key becomes IncorrectKeyException. Use it only where
 // no key policy can deny a request (moto raises the same bare error for
-// those), and see DESIGN.md on the differences between the emulators.
+// those), and see docs/design-as-built.md on the differences between the emulators.
 func (a *Account) TranslateIncorrectKey() {
 	a.mu.Lock()
 	defer a.mu.Unlock()

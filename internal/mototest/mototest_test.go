@@ -57,7 +57,7 @@ func TestAccountFaultsAndTranslation(t *testing.T) {
 	}
 	var denied smithy.APIError
 	if err := wrongKey(); !errors.As(err, &denied) || denied.ErrorCode() != "AccessDeniedException" {
-		t.Fatalf("moto's answer to the wrong key: %v, want AccessDeniedException (has moto changed? update DESIGN.md)", err)
+		t.Fatalf("moto's answer to the wrong key: %v, want AccessDeniedException (has moto changed? update docs/design-as-built.md)", err)
 	}
 	a.TranslateIncorrectKey()
 	var incorrect *types.IncorrectKeyException
