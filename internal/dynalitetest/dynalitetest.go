@@ -42,12 +42,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +56,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cloudchain/cloudchain/internal/testproc"
 )
 
 // EndpointEnv names the environment variable that points the tests at an
@@ -71,56 +71,25 @@ const DynaliteEnv = "CLOUDCHAIN_DYNALITE"
 // Region is the region of the clients built by NewClient.
 const Region = "us-east-1"
 
-// The shared server of this test binary. A test helper is the one place
-// where package state is the point: one server per binary.
-var server struct {
-	mu       sync.Mutex
-	started  bool
-	endpoint string
-	err      error
-	missing  bool // dynalite is not installed
-	skipped  int  // tests skipped because it is missing
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	logs     *lockedBuffer
+// server is the shared dynalite of this test binary.
+var server = &testproc.Shared{
+	Prefix:      "dynalitetest",
+	What:        "DynamoDB",
+	EndpointEnv: EndpointEnv,
+	Install:     "run `npm ci` at the repo root",
+	Binary:      Binary,
+	Spec:        spec,
 }
 
 // Main runs the package's tests and then stops the shared dynalite server,
 // if one was started. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { dynalitetest.Main(m) }
-func Main(m *testing.M) {
-	_, err := Binary()
-	missing := err != nil && os.Getenv(EndpointEnv) == "" && os.Getenv("CI") == ""
-	if missing {
-		fmt.Fprintf(os.Stderr, "*** dynalitetest: %v: the tests of this package that need DynamoDB will be SKIPPED\n*** hint: run `npm ci` at the repo root (or set %s); with CI set they fail instead\n", err, EndpointEnv)
-	}
-	code := m.Run()
-	server.mu.Lock()
-	skipped := server.skipped
-	server.mu.Unlock()
-	if skipped > 0 {
-		fmt.Fprintf(os.Stderr, "*** dynalitetest: SKIPPED %d tests that need DynamoDB: dynalite is not installed (run `npm ci` at the repo root)\n", skipped)
-	}
-	Stop()
-	os.Exit(code)
-}
+func Main(m *testing.M) { server.Main(m) }
 
 // Stop kills the shared dynalite server, if one was started, and waits for
 // it to exit. Main calls it; later calls to Start fail.
-func Stop() {
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if server.cmd != nil && server.cmd.Process != nil {
-		_ = server.cmd.Process.Kill()
-		<-server.exited
-		server.cmd = nil
-	}
-	if server.err == nil {
-		server.err = errors.New("dynalitetest: the server was stopped")
-	}
-	server.started = true
-}
+func Stop() { server.Stop() }
 
 // Start returns the endpoint URL of the shared DynamoDB-compatible server,
 // starting dynalite on first use. It skips the test if dynalite is not
@@ -128,35 +97,27 @@ func Stop() {
 // cannot be started.
 func Start(tb testing.TB) string {
 	tb.Helper()
-	if ep := os.Getenv(EndpointEnv); ep != "" {
-		return ep
-	}
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if !server.started {
-		server.started = true
-		server.endpoint, server.missing, server.err = start()
-	}
-	if server.err != nil {
-		if server.missing && os.Getenv("CI") == "" {
-			server.skipped++
-			if server.skipped == 1 {
-				tb.Skipf("dynalitetest: %v: SKIPPING every test that needs DynamoDB\nhint: run `npm ci` at the repo root to install it (or set %s)", server.err, EndpointEnv)
-			}
-			tb.Skip("dynalitetest: dynalite is not installed (see the first skip)")
-		}
-		tb.Fatalf("dynalitetest: %v", server.err)
-	}
-	return server.endpoint
+	return server.Endpoint(tb)
+}
+
+// StartPrivate starts a dynalite process of tb's own, beside the shared
+// one, and returns its endpoint URL; it is killed when tb ends. Tests that
+// need two servers (two regions of a global table, one of them taken down)
+// use it. It skips or fails as Start does when dynalite is missing, and
+// ignores EndpointEnv: two regions need two servers.
+func StartPrivate(tb testing.TB) string {
+	tb.Helper()
+	return server.Private(tb)
 }
 
 // Serve starts the shared dynalite process for a program that is not a test
 // (the local AWS stand-in, internal/localaws): loopback only, a free port,
 // tables active at once. Stop ends it.
-func Serve() (endpoint string, err error) {
-	endpoint, _, err = start()
-	return endpoint, err
-}
+func Serve() (endpoint string, err error) { return server.Serve() }
+
+// Logs returns what the shared dynalite server has printed so far, for
+// debugging a failing test.
+func Logs() string { return server.Logs() }
 
 // Binary returns the path of the dynalite executable ($CLOUDCHAIN_DYNALITE,
 // or the one under the repo root's node_modules), or an error if it is not
@@ -198,134 +159,42 @@ func repoRoot() (string, error) {
 	}
 }
 
-// start runs dynalite on a free port, retrying with another port when the
-// one picked was taken in between (dynalite's --port 0 does not work).
-func start() (endpoint string, missing bool, err error) {
-	bin, err := Binary()
-	if err != nil {
-		return "", true, err
-	}
-	const tries = 5
-	var errs []error
-	for range tries {
-		endpoint, err := startOnce(bin)
-		if err == nil {
-			return endpoint, false, nil
-		}
-		errs = append(errs, err)
-	}
-	return "", false, fmt.Errorf("starting dynalite failed %d times: %w", tries, errors.Join(errs...))
-}
-
-func startOnce(bin string) (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	args := []string{
-		"--host", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--createTableMs", "0",
-		"--deleteTableMs", "0",
-		"--updateTableMs", "0",
-	}
-	cmd := exec.Command(bin, args...)
-	if guard, node, ok := abortGuard(bin); ok {
-		cmd = exec.Command(node, append([]string{"--require", guard, bin}, args...)...)
-		// Node has read it once the server answers (or has exited).
-		defer os.Remove(guard)
-	}
-	logs := &lockedBuffer{}
-	cmd.Stdout = logs
-	cmd.Stderr = logs
-	setDeathSignal(cmd)
-	exited := make(chan struct{})
-	started := make(chan error)
-	go func() {
-		// The kernel sends the death signal when the thread that started
-		// the child exits, and the Go runtime ends a locked thread when its
-		// goroutine returns: so start and wait on one locked thread, which
-		// then lives exactly as long as dynalite.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return "", fmt.Errorf("running %s: %w", bin, err)
-	}
-	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(endpoint, exited); err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		return "", fmt.Errorf("dynalite on port %d: %w; its output:\n%s", port, err, logs.String())
-	}
-	server.cmd, server.exited, server.logs = cmd, exited, logs
-	return endpoint, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady polls dynalite's health check until it answers. A server that
-// answers while our process has exited is someone else's (the port was
-// taken), which counts as a failure.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return errors.New("it exited during start-up")
-		default:
-		}
-		resp, err := client.Get(endpoint + "/")
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && bytes.HasPrefix(body, []byte("healthy")) {
-				select {
-				case <-exited:
-					return errors.New("it exited during start-up")
-				case <-time.After(50 * time.Millisecond):
-					return nil
-				}
+// spec runs dynalite from bin on 127.0.0.1 with tables active at once,
+// under the abort guard where node runs it (dynalite's --port 0 does not
+// work: testproc picks a free port, and another when it was taken).
+func spec(bin string) testproc.Spec {
+	var guard string
+	return testproc.Spec{
+		Name:  "dynalite",
+		Tries: 5,
+		Command: func(port int) (*exec.Cmd, error) {
+			args := []string{
+				"--host", "127.0.0.1",
+				"--port", strconv.Itoa(port),
+				"--createTableMs", "0",
+				"--deleteTableMs", "0",
+				"--updateTableMs", "0",
 			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within 20s (last error: %v)", err)
-		}
-		time.Sleep(25 * time.Millisecond)
+			g, node, ok := abortGuard(bin)
+			if !ok {
+				return exec.Command(bin, args...), nil
+			}
+			guard = g
+			return exec.Command(node, append([]string{"--require", g, bin}, args...)...), nil
+		},
+		Ready: func(endpoint string, exited <-chan struct{}) error {
+			// Node has read the guard once the server answers (or has
+			// exited).
+			defer func() {
+				if guard != "" {
+					os.Remove(guard)
+				}
+			}()
+			return testproc.WaitHTTP(endpoint+"/", 20*time.Second, exited, func(status int, body []byte) bool {
+				return status == http.StatusOK && bytes.HasPrefix(body, []byte("healthy"))
+			})
+		},
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // NewClient returns a real DynamoDB SDK client for endpoint, with static fake
@@ -558,17 +427,6 @@ func NewTable(tb testing.TB, client *dynamodb.Client) string {
 		}
 	})
 	return name
-}
-
-// Logs returns what the shared dynalite server has printed so far, for
-// debugging a failing test.
-func Logs() string {
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if server.logs == nil {
-		return ""
-	}
-	return server.logs.String()
 }
 
 // guardJS keeps dynalite up when a client goes away in the middle of a

@@ -37,7 +37,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -47,7 +46,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +59,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/cloudchain/cloudchain/internal/testproc"
 )
 
 // EndpointEnv names the environment variable that points the tests at an
@@ -83,76 +83,32 @@ const (
 	SecretAccessKey = "mototest/secret/key/not/a/real/one/000"
 )
 
-// The shared server of this test binary: one per binary is the point.
-var server struct {
-	mu       sync.Mutex
-	started  bool
-	endpoint string
-	err      error
-	missing  bool
-	skipped  int
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	logs     *lockedBuffer
+// server is the shared moto of this test binary.
+var server = &testproc.Shared{
+	Prefix:      "mototest",
+	What:        "moto",
+	EndpointEnv: EndpointEnv,
+	Install:     "pip install 'moto[server]' (or set " + BinaryEnv + ")",
+	Binary:      Binary,
+	Spec:        spec,
 }
 
 // Main runs the package's tests and then stops the shared moto server, if one
 // was started, saying how many tests were skipped because it is missing.
 //
 //	func TestMain(m *testing.M) { mototest.Main(m) }
-func Main(m *testing.M) {
-	code := m.Run()
-	server.mu.Lock()
-	skipped := server.skipped
-	server.mu.Unlock()
-	if skipped > 0 {
-		fmt.Fprintf(os.Stderr, "*** mototest: SKIPPED %d tests that need moto: moto_server is not installed (pip install 'moto[server]')\n", skipped)
-	}
-	Stop()
-	os.Exit(code)
-}
+func Main(m *testing.M) { server.Main(m) }
 
 // Stop kills the shared moto server, if one was started, and waits for it
 // to exit. Later calls to Start fail.
-func Stop() {
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if server.cmd != nil && server.cmd.Process != nil {
-		_ = server.cmd.Process.Kill()
-		<-server.exited
-		server.cmd = nil
-	}
-	if server.err == nil {
-		server.err = errors.New("mototest: the server was stopped")
-	}
-	server.started = true
-}
+func Stop() { server.Stop() }
 
 // Start returns the endpoint URL of the shared moto server, starting it on
 // first use. It skips the test if moto_server is not installed (fails it
 // when CI is set), and fails it if the server cannot be started.
 func Start(tb testing.TB) string {
 	tb.Helper()
-	if ep := os.Getenv(EndpointEnv); ep != "" {
-		return ep
-	}
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if !server.started {
-		server.started = true
-		server.endpoint, server.missing, server.err = start()
-	}
-	if server.err != nil {
-		if server.missing && os.Getenv("CI") == "" {
-			server.skipped++
-			if server.skipped == 1 {
-				tb.Skipf("mototest: %v: SKIPPING every test that needs moto\nhint: pip install 'moto[server]' (or set %s or %s); with CI set these tests fail instead", server.err, BinaryEnv, EndpointEnv)
-			}
-			tb.Skip("mototest: moto_server is not installed (see the first skip)")
-		}
-		tb.Fatalf("mototest: %v", server.err)
-	}
-	return server.endpoint
+	return server.Endpoint(tb)
 }
 
 // Binary returns the path of moto_server ($CLOUDCHAIN_MOTO_SERVER, or the one
@@ -171,62 +127,24 @@ func Binary() (string, error) {
 	return bin, nil
 }
 
-func start() (endpoint string, missing bool, err error) {
-	bin, err := Binary()
-	if err != nil {
-		return "", true, err
+// spec runs moto_server from bin on 127.0.0.1, kept from any real AWS
+// profile.
+func spec(bin string) testproc.Spec {
+	return testproc.Spec{
+		Name: "moto_server",
+		Command: func(port int) (*exec.Cmd, error) {
+			cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+			// moto reads no credentials, but keep it from any real profile.
+			// MOTO_ACCOUNT_ID would override the account of every request.
+			cmd.Env = append(without(os.Environ(), "MOTO_ACCOUNT_ID"), "AWS_ACCESS_KEY_ID="+AccessKeyID, "AWS_SECRET_ACCESS_KEY="+SecretAccessKey,
+				"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent/mototest-config",
+				"AWS_SHARED_CREDENTIALS_FILE=/nonexistent/mototest-credentials")
+			return cmd, nil
+		},
+		Ready: func(endpoint string, exited <-chan struct{}) error {
+			return testproc.WaitHTTP(endpoint+"/moto-api/", 60*time.Second, exited, func(status int, _ []byte) bool { return status == http.StatusOK })
+		},
 	}
-	const tries = 3
-	var errs []error
-	for range tries {
-		endpoint, err := startOnce(bin)
-		if err == nil {
-			return endpoint, false, nil
-		}
-		errs = append(errs, err)
-	}
-	return "", false, fmt.Errorf("starting moto_server failed %d times: %w", tries, errors.Join(errs...))
-}
-
-func startOnce(bin string) (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	// moto reads no credentials, but keep it from any real profile.
-	// MOTO_ACCOUNT_ID would override the account of every request.
-	cmd.Env = append(without(os.Environ(), "MOTO_ACCOUNT_ID"), "AWS_ACCESS_KEY_ID="+AccessKeyID, "AWS_SECRET_ACCESS_KEY="+SecretAccessKey,
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent/mototest-config",
-		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent/mototest-credentials")
-	logs := &lockedBuffer{}
-	cmd.Stdout = logs
-	cmd.Stderr = logs
-	setDeathSignal(cmd)
-	exited := make(chan struct{})
-	started := make(chan error)
-	go func() {
-		// The death signal is sent when the thread that started the child
-		// exits: start and wait on one locked thread (see dynalitetest).
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		return "", fmt.Errorf("running %s: %w", bin, err)
-	}
-	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitReady(endpoint, exited); err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		return "", fmt.Errorf("moto_server on port %d: %w; its output:\n%s", port, err, logs.String())
-	}
-	server.cmd, server.exited, server.logs = cmd, exited, logs
-	return endpoint, nil
 }
 
 // without drops the variable name from env.
@@ -241,76 +159,8 @@ func without(env []string, name string) []string {
 	return out
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady polls moto's API root until it answers 200. A server that
-// answers while our process has exited is someone else's.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return errors.New("it exited during start-up")
-		default:
-		}
-		resp, err := client.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				select {
-				case <-exited:
-					return errors.New("it exited during start-up")
-				default:
-					return nil
-				}
-			}
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within 60s (last error: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Logs returns what the shared moto server has printed so far.
-func Logs() string {
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if server.logs == nil {
-		return ""
-	}
-	return server.logs.String()
-}
+func Logs() string { return server.Logs() }
 
 // Env returns the environment variables a child process needs to talk to
 // moto with fake credentials and nothing else: no profile, no instance

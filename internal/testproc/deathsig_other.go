@@ -1,6 +1,6 @@
 //go:build !linux
 
-package dynalitetest
+package testproc
 
 import "os/exec"
 
