@@ -120,6 +120,11 @@ type Config struct {
 	// (package watermark), or "" when it is off ([cloudchain]
 	// high_water_mark, CLOUDCHAIN_HIGH_WATER_MARK).
 	HighWaterMark string
+	// RegionState is the file in which reads remember, across processes,
+	// the regions that did not answer (failover.WithStateFile); "" when
+	// that is off ([cloudchain] region_state, CLOUDCHAIN_REGION_STATE; on
+	// by default with replica_regions).
+	RegionState string
 
 	// AWS.
 	Region         string
@@ -171,7 +176,7 @@ type Overrides struct {
 var known = map[string][]string{
 	"dynamo":     {"region_name", "endpoint_url", "tablename"},
 	"IAMKMS":     {"keyalias", "decrypt_keys", "region"},
-	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout", "replica_regions", "high_water_mark"},
+	"cloudchain": {"backend", "history_depth", "legacy_writes", "legacy_reads", "author_lookup", "data_dir", "lock_timeout", "replica_regions", "high_water_mark", "region_state"},
 	"kms":        {"endpoint_url", "region_name"},
 	"aws":        {"profile"},
 }

@@ -111,7 +111,7 @@ func (c *Config) resolveRegions(o Overrides, get func(string) string, f *ini.Fil
 	for _, r := range keyRegions[1:] {
 		c.KMSReplicas = append(c.KMSReplicas, Replica{Region: r, Endpoint: kmsEP(r)})
 	}
-	c.setRegionState(regionState)
+	c.RegionState = regionState
 	// A [region NAME] section for a region that is not used is a typo.
 	for _, sec := range f.Sections() {
 		if name, ok := strings.CutPrefix(sec.Name(), regionSection); ok && !slices.Contains(keyRegions, strings.TrimSpace(name)) {
@@ -246,7 +246,7 @@ func (c *Config) withReplicas(cl *awsClients, b cloudchain.Backend, keys *awskms
 			c.Notify(cloudchain.Notice{Kind: cloudchain.NoticeFailover, Message: e.Message()})
 		}
 	})}
-	if path := c.RegionState(); path != "" {
+	if path := c.RegionState; path != "" {
 		opts = append(opts, failover.WithStateFile(path))
 	}
 	regions := []failover.Region{{Name: c.Region, Endpoint: c.DynamoEndpoint, Backend: b}}

@@ -6,44 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"weak"
 )
-
-// The [cloudchain] region_state key is registered here rather than in the
-// known list of config.go, which this change does not own.
-func init() { known["cloudchain"] = append(known["cloudchain"], "region_state") }
-
-// regionStates holds each Config's resolved region state file, until
-// Config has a field for it: a Config copied by value reads as off.
-var regionStates = struct {
-	sync.Mutex
-	m map[weak.Pointer[Config]]string
-}{m: map[weak.Pointer[Config]]string{}}
-
-// RegionState is the file in which reads remember, across processes, the
-// regions that did not answer (failover.WithStateFile), or "" when that is
-// off ([cloudchain] region_state, CLOUDCHAIN_REGION_STATE; on by default
-// with replica_regions).
-func (c *Config) RegionState() string {
-	regionStates.Lock()
-	defer regionStates.Unlock()
-	return regionStates.m[weak.Make(c)]
-}
-
-func (c *Config) setRegionState(path string) {
-	wp := weak.Make(c)
-	regionStates.Lock()
-	defer regionStates.Unlock()
-	if _, ok := regionStates.m[wp]; !ok {
-		runtime.AddCleanup(c, func(wp weak.Pointer[Config]) {
-			regionStates.Lock()
-			defer regionStates.Unlock()
-			delete(regionStates.m, wp)
-		}, wp)
-	}
-	regionStates.m[wp] = path
-}
 
 // regionStateFile is the default file's name in the user's cache directory.
 const regionStateFile = "cloudchain/regions.json"

@@ -65,8 +65,8 @@ func TestRegionState(t *testing.T) {
 			} else if rest, ok := strings.CutPrefix(want, "XDG/"); ok {
 				want = filepath.Join(xdg, rest)
 			}
-			if got := cfg.RegionState(); got != want {
-				t.Fatalf("RegionState() = %q, want %q", got, want)
+			if got := cfg.RegionState; got != want {
+				t.Fatalf("RegionState = %q, want %q", got, want)
 			}
 		})
 	}
@@ -81,7 +81,7 @@ func TestRegionStateDefaultWithoutHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.RegionState(); got != "" && runtime.GOOS == "linux" {
-		t.Fatalf("RegionState() = %q, want off", got)
+	if got := cfg.RegionState; got != "" && runtime.GOOS == "linux" {
+		t.Fatalf("RegionState = %q, want off", got)
 	}
 }
