@@ -22,20 +22,31 @@ import (
 // key), and takes the primary down: get and list keep working through the
 // replica, put is refused with the clear error, and --timeout still bounds
 // a command whose primary never answers.
-func TestRegionsThroughTheBinary(t *testing.T) {
-	s := startAWS(t)
-	westDDB := dynalitetest.StartPrivate(t)
-	eastKMS := kmstest.NewServer(t)
-	westKMS := kmstest.NewServer(t, kmstest.WithRegion("us-west-2"))
-	arn := eastKMS.CreateMultiRegionKey("cloudchain")
-	westKMS.ReplicateKey(eastKMS, arn, "cloudchain")
-	eastDDBP := faultproxy.Start(t, s.dynamo)
-	eastKMSP := faultproxy.Start(t, eastKMS.URL())
-	westDDBP := faultproxy.Start(t, westDDB)
+// twoRegions is a global table in two regions, each a DynamoDB server and a
+// KMS server holding one multi-Region key, with fault proxies in front of
+// the primary's servers and the replica's DynamoDB, and a config file
+// naming both.
+type twoRegions struct {
+	s                            *awsServers
+	westDDB                      string
+	westKMS                      *kmstest.Server
+	eastDDBP, eastKMSP, westDDBP *faultproxy.Proxy
+	table, dir, cfg, path        string
+}
 
-	table := dynalitetest.TableName(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`[dynamo]
+func newTwoRegions(t *testing.T) *twoRegions {
+	t.Helper()
+	r := &twoRegions{s: startAWS(t), westDDB: dynalitetest.StartPrivate(t)}
+	eastKMS := kmstest.NewServer(t)
+	r.westKMS = kmstest.NewServer(t, kmstest.WithRegion("us-west-2"))
+	arn := eastKMS.CreateMultiRegionKey("cloudchain")
+	r.westKMS.ReplicateKey(eastKMS, arn, "cloudchain")
+	r.eastDDBP = faultproxy.Start(t, r.s.dynamo)
+	r.eastKMSP = faultproxy.Start(t, eastKMS.URL())
+	r.westDDBP = faultproxy.Start(t, r.westDDB)
+	r.table = dynalitetest.TableName(t)
+	r.dir = t.TempDir()
+	r.cfg = fmt.Sprintf(`[dynamo]
 region_name = us-east-1
 endpoint_url = %s
 tablename = %s
@@ -53,11 +64,41 @@ replica_regions = us-west-2
 [region us-west-2]
 endpoint_url = %s
 kms_endpoint_url = %s
-`, eastDDBP.URL(), table, eastKMSP.URL(), westDDBP.URL(), westKMS.URL())
-	path := filepath.Join(dir, ".cchainrc")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+`, r.eastDDBP.URL(), r.table, r.eastKMSP.URL(), r.westDDBP.URL(), r.westKMS.URL())
+	r.path = filepath.Join(r.dir, ".cchainrc")
+	if err := os.WriteFile(r.path, []byte(r.cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// createReplica creates the table in the replica region.
+func (r *twoRegions) createReplica(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := ddbbackend.CreateTable(ctx, dynalitetest.NewClient(t, r.westDDB), r.table); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replicate copies every item of the primary's table to the replica's, as
+// the global table does.
+func (r *twoRegions) replicate(t *testing.T, ctx context.Context) {
+	t.Helper()
+	west := dynalitetest.NewClient(t, r.westDDB)
+	out, err := r.s.ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(r.table), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		if _, err := west.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRegionsThroughTheBinary(t *testing.T) {
+	r := newTwoRegions(t)
+	s, westKMS, eastDDBP, eastKMSP, westDDBP, dir, path := r.s, r.westKMS, r.eastDDBP, r.eastKMSP, r.westDDBP, r.dir, r.path
 	// Each process here starts afresh (regionstate_test.go covers what
 	// processes remember of each other).
 	env := []string{"HOME=" + dir, "CLOUDCHAIN_CONFIG=" + path, "CLOUDCHAIN_REGION_STATE=off"}
@@ -71,25 +112,13 @@ kms_endpoint_url = %s
 	if _, errOut, code := run("", "setup"); code != 0 {
 		t.Fatalf("setup: %s", errOut)
 	}
-	west := dynalitetest.NewClient(t, westDDB)
-	if _, err := ddbbackend.CreateTable(ctx, west, table); err != nil {
-		t.Fatal(err)
-	}
+	r.createReplica(t, ctx)
 	for _, u := range []string{"alice", "bob"} {
 		if _, errOut, code := run("pw-"+u, "put", "app", u, "-"); code != 0 {
 			t.Fatalf("put %s: %s", u, errOut)
 		}
 	}
-	// Replication, as the global table does it.
-	out, err := s.ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, it := range out.Items {
-		if _, err := west.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.replicate(t, ctx)
 	if n := westDDBP.Total() + westKMS.Count("Decrypt"); n != 0 {
 		t.Fatalf("the replica got %d requests while the primary was up", n)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,13 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
-	ddbbackend "github.com/cloudchain/cloudchain/backend/dynamodb"
-	"github.com/cloudchain/cloudchain/internal/dynalitetest"
 	"github.com/cloudchain/cloudchain/internal/faultproxy"
-	"github.com/cloudchain/cloudchain/internal/kmstest"
 )
 
 // TestRegionStateThroughTheBinary: with the primary region down (every
@@ -26,41 +19,8 @@ import (
 // a second process sends the primary no request at all and still reads the
 // secret. With region_state = off, every process tries the primary again.
 func TestRegionStateThroughTheBinary(t *testing.T) {
-	s := startAWS(t)
-	westDDB := dynalitetest.StartPrivate(t)
-	eastKMS := kmstest.NewServer(t)
-	westKMS := kmstest.NewServer(t, kmstest.WithRegion("us-west-2"))
-	arn := eastKMS.CreateMultiRegionKey("cloudchain")
-	westKMS.ReplicateKey(eastKMS, arn, "cloudchain")
-	eastDDBP := faultproxy.Start(t, s.dynamo)
-	eastKMSP := faultproxy.Start(t, eastKMS.URL())
-	westDDBP := faultproxy.Start(t, westDDB)
-
-	table := dynalitetest.TableName(t)
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`[dynamo]
-region_name = us-east-1
-endpoint_url = %s
-tablename = %s
-
-[IAMKMS]
-keyalias = alias/cloudchain
-
-[kms]
-endpoint_url = %s
-
-[cloudchain]
-author_lookup = false
-replica_regions = us-west-2
-
-[region us-west-2]
-endpoint_url = %s
-kms_endpoint_url = %s
-`, eastDDBP.URL(), table, eastKMSP.URL(), westDDBP.URL(), westKMS.URL())
-	path := filepath.Join(dir, ".cchainrc")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	r := newTwoRegions(t)
+	s, westKMS, eastDDBP, eastKMSP, westDDBP, dir, cfg, path := r.s, r.westKMS, r.eastDDBP, r.eastKMSP, r.westDDBP, r.dir, r.cfg, r.path
 	offPath := filepath.Join(dir, "off.cchainrc")
 	if err := os.WriteFile(offPath, []byte(strings.Replace(cfg, "[cloudchain]\n", "[cloudchain]\nregion_state = off\n", 1)), 0o600); err != nil {
 		t.Fatal(err)
@@ -78,25 +38,14 @@ kms_endpoint_url = %s
 	if _, errOut, code := run(env, "", "setup"); code != 0 {
 		t.Fatalf("setup: %s", errOut)
 	}
-	west := dynalitetest.NewClient(t, westDDB)
-	if _, err := ddbbackend.CreateTable(ctx, west, table); err != nil {
-		t.Fatal(err)
-	}
+	r.createReplica(t, ctx)
 	if _, errOut, code := run(env, "pw-alice", "put", "app", "alice", "-"); code != 0 {
 		t.Fatalf("put: %s", errOut)
 	}
 	if got, errOut, code := run(env, "", "get", "app", "alice", "-n"); code != 0 || got != "pw-alice" {
 		t.Fatalf("get with the primary up: code %d, %q, %s", code, got, errOut)
 	}
-	out, err := s.ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, it := range out.Items {
-		if _, err := west.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.replicate(t, ctx)
 	if _, err := os.Stat(stateFile); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("reads from a healthy primary wrote the state file: %v", err)
 	}
