@@ -143,7 +143,12 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 		var rb *RollbackError
 		if errors.As(c, &rb) && rb.Found > 0 {
 			again, err := s.confirmRow(ctx, keys, service, items[i].User, items[i])
-			if again != nil && len(again.Records) > 0 {
+			switch {
+			case err == nil && (again == nil || len(again.Records) == 0):
+				// Gone since, and the manifest agrees (purged meanwhile):
+				// never return the row that failed the check.
+				err = notFound(service, items[i].User)
+			case again != nil && len(again.Records) > 0:
 				items[i] = again
 			}
 			checks[i] = err
@@ -151,8 +156,8 @@ func (s *Store) readService(ctx context.Context, service string) ([]*Secret, []*
 	}
 	secrets := make([]*Secret, len(items))
 	failures := make([]*SecretError, len(items), len(items)+1)
-	if missing != nil {
-		failures = append(failures, &SecretError{Service: service, Err: missing})
+	if err := s.confirmMissing(ctx, keys, service, missing); err != nil {
+		failures = append(failures, &SecretError{Service: service, Err: err})
 	}
 	// Each service key version is unwrapped once, by whichever worker
 	// needs it first; opening a record is then local work, so the records

@@ -264,9 +264,9 @@ func (s *Store) loadItem(ctx context.Context, service, user string) (*Item, erro
 }
 
 // checkItems checks the items of a whole-service read against the manifest:
-// one error (or nil) per item, and an error for the secrets the manifest
+// one error (or nil) per item, and the entries of the secrets the manifest
 // lists as alive that the read did not return.
-func (k *serviceKeys) checkItems(ctx context.Context, items []*Item) ([]error, error, error) {
+func (k *serviceKeys) checkItems(ctx context.Context, items []*Item) ([]error, []manEntry, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	m, err := k.enforcedLocked(ctx)
@@ -274,21 +274,70 @@ func (k *serviceKeys) checkItems(ctx context.Context, items []*Item) ([]error, e
 		return nil, nil, err
 	}
 	out := make([]error, len(items))
-	seen := make(map[userHash]bool, len(items))
 	for i, it := range items {
-		seen[hashUser(it.User)] = true
 		if it.Malformed == nil {
 			out[i] = k.checkAgainstLocked(m, it.User, it)
 		}
 	}
-	n := 0
+	return out, missingEntries(m, items), nil
+}
+
+// missingEntries returns the entries of m listed as alive whose secret is
+// not among items.
+func missingEntries(m *manifest, items []*Item) []manEntry {
+	seen := make(map[userHash]bool, len(items))
+	for _, it := range items {
+		seen[hashUser(it.User)] = true
+	}
+	var out []manEntry
 	for _, e := range m.Entries {
 		if !e.Purged && !seen[e.Hash] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// confirmMissing confirms that the secrets of missing (listed alive by the
+// manifest, absent from a whole-service read) are really gone: a purge that
+// ran while the pages were read marks the manifest and then removes the
+// secret, so it reads the manifest again and then the service, and returns
+// an error only for entries missing, at the same version, both times.
+func (s *Store) confirmMissing(ctx context.Context, keys *serviceKeys, service string, missing []manEntry) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := s.reloadManifest(ctx, keys, service); err != nil {
+		return err
+	}
+	var items []*Item
+	err := s.backend.Items(ctx, service, false, func(it *Item) error {
+		if !IsReservedUser(it.User) && (it.Current() != nil || it.Malformed != nil) {
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading %s again: %w", service, err)
+	}
+	keys.mu.Lock()
+	m, err := keys.enforcedLocked(ctx)
+	keys.mu.Unlock()
+	if err != nil || m == nil {
+		return err
+	}
+	again := map[manEntry]bool{}
+	for _, e := range missingEntries(m, items) {
+		again[e] = true
+	}
+	n := 0
+	for _, e := range missing {
+		if again[e] {
 			n++
 		}
 	}
 	if n == 0 {
-		return out, nil, nil
+		return nil
 	}
-	return out, fmt.Errorf("%w: %d secrets that its rollback manifest lists are missing from the table: they were removed outside cloudchain (restore them from a backup)", ErrAuthentication, n), nil
+	return fmt.Errorf("%w: %d secrets that its rollback manifest lists are missing from the table: they were removed outside cloudchain (restore them from a backup)", ErrAuthentication, n)
 }

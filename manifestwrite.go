@@ -201,3 +201,33 @@ func (k *serviceKeys) adoptManifest(item *Item, m *manifest) {
 	k.mf = manifestState{item: item, m: m, verified: true}
 	k.observed = false
 }
+
+// moveManifest seals the service's rollback manifest again under the target
+// version (its content, versions only, does not change), so that no old
+// version is needed to read the service. Like any manifest update after a
+// write, a failure is a notice: the next write of the service redoes it.
+func (s *Store) moveManifest(ctx context.Context, k *serviceKeys, target int64, author string) {
+	for attempt := 1; ; attempt++ {
+		err := s.reloadManifest(ctx, k, k.service)
+		if err == nil {
+			err = func() error {
+				k.mu.Lock()
+				defer k.mu.Unlock()
+				if k.mf.item == nil || (k.mf.m != nil && k.mf.m.KeyVersion == target) {
+					return nil
+				}
+				if err := k.verifyManifestLocked(ctx); err != nil {
+					return err
+				}
+				return k.saveManifestLocked(ctx, k.mf.m.clone(), author)
+			}()
+		}
+		if errors.Is(err, ErrVersionConflict) && attempt < s.maxAttempts && sleepJitter(ctx, attempt) == nil {
+			continue
+		}
+		if err != nil {
+			s.notice(NoticeManifest, k.service, "", "the rollback manifest of %s is still sealed under an older service key version (the next write moves it): %v", k.service, err)
+		}
+		return
+	}
+}

@@ -183,7 +183,7 @@ func (s *Store) ReencryptService(ctx context.Context, service string, opts ...Re
 			return rep, err
 		}
 		if len(stale) == 0 {
-			r.moveManifest(ctx, author)
+			r.st.moveManifest(ctx, r.keys, r.target, author)
 			return rep, nil
 		}
 		if pass >= reencryptPasses {

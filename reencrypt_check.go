@@ -2,7 +2,6 @@ package cloudchain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -134,35 +133,4 @@ func unusedVersions(keys *serviceKeys, items []*Item, target int64, planned bool
 		}
 	}
 	return out
-}
-
-// moveManifest seals the service's rollback manifest again under the target
-// version (its content, versions only, does not change), so that no old
-// version is needed to read the service. Like any manifest update after a
-// write, a failure is a notice: the next write of the service redoes it.
-func (r *reencryptRun) moveManifest(ctx context.Context, author string) {
-	for attempt := 1; ; attempt++ {
-		err := r.st.reloadManifest(ctx, r.keys, r.service)
-		if err == nil {
-			err = func() error {
-				k := r.keys
-				k.mu.Lock()
-				defer k.mu.Unlock()
-				if k.mf.item == nil || (k.mf.m != nil && k.mf.m.KeyVersion == r.target) {
-					return nil
-				}
-				if err := k.verifyManifestLocked(ctx); err != nil {
-					return err
-				}
-				return k.saveManifestLocked(ctx, k.mf.m.clone(), author)
-			}()
-		}
-		if errors.Is(err, ErrVersionConflict) && attempt < r.st.maxAttempts && sleepJitter(ctx, attempt) == nil {
-			continue
-		}
-		if err != nil {
-			r.st.notice(NoticeManifest, r.service, "", "the rollback manifest of %s is still sealed under an older service key version (the next write moves it): %v", r.service, err)
-		}
-		return
-	}
 }

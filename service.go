@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -247,16 +248,27 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 	if err := s.markPurged(ctx, keys, service, author, versions); err != nil {
 		return 0, err
 	}
+	ringless := !keys.exists()
+	var mu sync.Mutex
+	removed := map[string]int64{}
 	n, err := s.forEachUser(ctx, "purge", service, users, func(ctx context.Context, user string) (bool, error) {
-		err := s.purge(ctx, keys, service, user, author)
+		v, err := s.purge(ctx, keys, service, user, author)
 		switch {
 		case err == nil:
+			mu.Lock()
+			removed[user] = v
+			mu.Unlock()
 			return true, nil
 		case errors.Is(err, ErrNotFound):
 			return false, nil
 		}
 		return false, err
 	})
+	if ringless && len(removed) > 0 {
+		if merr := s.markPurgedAfter(ctx, service, author, removed); merr != nil && err == nil {
+			err = merr
+		}
+	}
 	if err != nil {
 		return n, err
 	}
@@ -287,7 +299,14 @@ func (s *Store) RotateServiceKey(ctx context.Context, service string) (int64, er
 			return 0, fmt.Errorf("%w: service %s has no secrets", ErrNotFound, service)
 		}
 	}
-	return keys.rotate(ctx, s.lookupAuthor(ctx))
+	author := s.lookupAuthor(ctx)
+	v, err := keys.rotate(ctx, author)
+	if err != nil {
+		return 0, err
+	}
+	// So that a put or read needs the new version alone.
+	s.moveManifest(ctx, keys, v, author)
+	return v, nil
 }
 
 // RewrapServiceKeys wraps every version of the service key of service again

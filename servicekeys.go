@@ -34,6 +34,7 @@ type serviceKeys struct {
 	mf       manifestState   // the service's rollback manifest (manifestkeys.go)
 	observed bool            // the Watermark has seen this ring and manifest
 	scanned  *manifest       // what a new manifest lists, if this operation scanned the service
+	reloaded bool            // the ring was read again for a version it lacked (keyLocked)
 }
 
 func (s *Store) serviceKeysOf(service string, item *Item) (*serviceKeys, error) {
@@ -115,6 +116,16 @@ func (k *serviceKeys) keyLocked(ctx context.Context, v int64) ([]byte, error) {
 	if p := k.plain[v]; p != nil {
 		return p, nil
 	}
+	if !k.reloaded && (k.ring == nil || v > k.ring.newest().Version) {
+		// A record or manifest sealed under a version newer than the ring
+		// in hand: the ring was read before a rotation (the items of one
+		// batch are read in no set order, and a writer re-reads the secret
+		// and the manifest after a conflict, not the ring). Versions only
+		// grow, so the stored ring holds it unless it was tampered with.
+		if err := k.reloadRingLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := k.failed[v]; err != nil {
 		return nil, err
 	}
@@ -126,6 +137,24 @@ func (k *serviceKeys) keyLocked(ctx context.Context, v int64) ([]byte, error) {
 		k.failed[v] = err
 	}
 	return p, err
+}
+
+// reloadRingLocked reads the key ring again, once per operation, forgetting
+// the failures that the ring in hand caused.
+func (k *serviceKeys) reloadRingLocked(ctx context.Context) error {
+	k.reloaded = true
+	stored, err := k.st.load(ctx, k.service, ServiceKeyUser)
+	if err != nil {
+		return err
+	}
+	if stored == nil || (k.item != nil && stored.Version() <= k.item.Version()) {
+		return nil // nothing newer: keep what was checked
+	}
+	if err := k.setItem(stored); err != nil {
+		return err
+	}
+	clear(k.failed)
+	return nil
 }
 
 func (k *serviceKeys) unwrapLocked(ctx context.Context, v int64) ([]byte, error) {

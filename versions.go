@@ -119,49 +119,76 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 		return err
 	}
 	defer keys.close()
-	if err := s.purge(ctx, keys, service, user, s.lookupAuthor(ctx)); err != nil {
+	ringless := !keys.exists()
+	author := s.lookupAuthor(ctx)
+	v, err := s.purge(ctx, keys, service, user, author)
+	if err != nil {
 		return err
+	}
+	if ringless {
+		if err := s.markPurgedAfter(ctx, service, author, map[string]int64{user: v}); err != nil {
+			return err
+		}
 	}
 	return s.dropDamagedRing(ctx, service)
 }
 
-// purge removes one item, retrying on a conflict.
-func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, author string) error {
+// purge removes one item, retrying on a conflict, and returns the version
+// it removed (0 when a damaged item listed nowhere was discarded).
+func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, author string) (int64, error) {
 	for attempt := 1; ; attempt++ {
 		it, err := s.backend.Load(ctx, service, user)
 		if errors.Is(err, ErrNotFound) {
-			return notFound(service, user)
+			return 0, notFound(service, user)
 		}
 		if d, ok := s.backend.(Discarder); ok && errors.Is(err, ErrMalformed) {
 			// A damaged item would otherwise block every write to this
 			// secret for good.
-			if e, listed := keys.entry(user); listed {
+			e, listed := keys.entry(user)
+			if listed {
 				if err := s.markPurged(ctx, keys, service, author, map[string]int64{user: e.Version}); err != nil {
-					return err
+					return 0, err
 				}
 			}
 			if err := d.Discard(ctx, service, user); err != nil {
-				return wrapRow("purging damaged", service, user, err)
+				return 0, wrapRow("purging damaged", service, user, err)
 			}
-			return nil
+			return e.Version, nil
 		}
 		if err != nil {
-			return wrapRow("reading", service, user, err)
+			return 0, wrapRow("reading", service, user, err)
 		}
 		if err := s.markPurged(ctx, keys, service, author, map[string]int64{user: it.Version()}); err != nil {
-			return err
+			return 0, err
 		}
 		err = s.backend.Remove(ctx, it)
 		if err == nil {
-			return nil
+			return it.Version(), nil
 		}
 		if !errors.Is(err, ErrVersionConflict) || attempt >= s.maxAttempts {
-			return wrapRow("purging", service, user, err)
+			return 0, wrapRow("purging", service, user, err)
 		}
 		if err := sleepJitter(ctx, attempt); err != nil {
-			return err
+			return 0, err
 		}
 	}
+}
+
+// markPurgedAfter marks secrets purged after they were removed from a
+// service that had no key ring when the purge began: a first put into the
+// service may have created the ring and a manifest meanwhile, listing them
+// alive from its scan, which would then read as a rollback. Reading the ring
+// and manifest again after the removal sees any such manifest.
+func (s *Store) markPurgedAfter(ctx context.Context, service, author string, users map[string]int64) error {
+	keys, err := s.loadManifestKeys(ctx, service)
+	if err != nil {
+		return err
+	}
+	defer keys.close()
+	if !keys.exists() {
+		return nil
+	}
+	return s.markPurged(ctx, keys, service, author, users)
 }
 
 // markPurged marks secrets purged in the service's manifest (users mapped to
@@ -170,8 +197,15 @@ func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, aut
 func (s *Store) markPurged(ctx context.Context, keys *serviceKeys, service, author string, users map[string]int64) error {
 	var entries []manEntry
 	for u, v := range users {
-		if e, ok := keys.entry(u); ok && e.Purged && e.Version >= v {
+		e, ok := keys.entry(u)
+		if ok && e.Purged && e.Version >= v {
 			continue
+		}
+		if ok {
+			// A row older than the manifest (rolled back) is purged at
+			// the version the manifest knows, or the mark would not
+			// supersede it.
+			v = max(v, e.Version)
 		}
 		entries = append(entries, manEntry{Hash: hashUser(u), Version: max(v, 1), Purged: true})
 	}
