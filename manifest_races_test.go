@@ -301,3 +301,44 @@ func TestManifestRacePurgedDuringConfirm(t *testing.T) {
 		t.Fatalf("Get of the purged secret: %v; want ErrNotFound, no alarm", err)
 	}
 }
+
+// TestResetManifestKeepsPurgeMarks: a reset of a manifest that still
+// verifies keeps its purge marks, so a purged secret's leftover stays
+// purged and its version numbers continue rather than restart.
+func TestResetManifestKeepsPurgeMarks(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	keys := testkeys.New("k")
+	st := cloudchain.New(mem, keys)
+	racePut(t, st, "db", "alice", "a1")
+	racePut(t, st, "db", "alice", "a2")
+	racePut(t, st, "db", "bob", "b1")
+	leftover, err := mem.Load(ctx, "db", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, "db", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// A half-done purge: the mark landed, the item was put back.
+	if _, err := mem.Save(ctx, nil, leftover); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.ResetManifest(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("ResetManifest lists %d entries, want 2 (bob, and alice purged)", n)
+	}
+	if _, err := st.Get(ctx, "db", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("Get of the purged secret's leftover after a reset: %v, want ErrNotFound", err)
+	}
+	if err := st.Purge(ctx, "db", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Put(ctx, "db", "alice", []byte("a3"))
+	if err != nil || v != 3 {
+		t.Fatalf("put after purge and reset = version %d, %v; want 3 (numbers continue past the purge)", v, err)
+	}
+}

@@ -10,7 +10,8 @@ import (
 // of the service refuses until it is restored). It trusts the table: a
 // secret rolled back before the reset is accepted as it is, so check the
 // service's secrets (cchain history) before resetting, or restore the
-// manifest item from a backup instead. It returns how many secrets the new
+// manifest item from a backup instead. The purge marks of a stored manifest
+// that still verifies are kept. It returns how many secrets the new
 // manifest lists. It costs the Query pages of the service, one key-provider
 // call to check the key ring, and one or two writes.
 func (s *Store) ResetManifest(ctx context.Context, service string) (int, error) {
@@ -40,6 +41,16 @@ func (s *Store) ResetManifest(ctx context.Context, service string) (int, error) 
 	keys.mu.Lock()
 	defer keys.mu.Unlock()
 	keys.setManifestLocked(stored)
+	if keys.mf.m != nil && keys.verifyManifestLocked(ctx) == nil {
+		// Keep the purge marks of a stored manifest that is genuine: the
+		// leftover of a half-done purge stays purged, and a purged
+		// secret's version numbers do not restart.
+		for _, e := range keys.mf.m.Entries {
+			if e.Purged {
+				m.set(e)
+			}
+		}
+	}
 	// The manifest's revision must not go back, or a client's high-water
 	// mark would take the reset for a rollback: continue from the stored
 	// one, or, when it cannot be read, from the clock.

@@ -40,12 +40,16 @@ func (k *serviceKeys) note(ctx context.Context, author string, entries []manEntr
 			}
 		}
 		changed := k.mf.m == nil || !k.mf.verified
+		full := 0
 		for _, e := range entries {
-			c, full := next.set(e)
+			c, f := next.set(e)
 			changed = changed || c
-			if full {
-				k.st.notice(NoticeManifest, k.service, "", "the rollback manifest of %s is full (%d secrets): secrets added from now on are not protected against rollback", k.service, maxManifestEntries)
+			if f {
+				full++
 			}
+		}
+		if full > 0 {
+			k.st.notice(NoticeManifest, k.service, "", "the rollback manifest of %s is full (%d secrets): %d secrets just written and those added from now on are not protected against rollback", k.service, maxManifestEntries, full)
 		}
 		if changed {
 			err := k.saveManifestLocked(ctx, next, author)
