@@ -121,7 +121,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 			s.noticeDropped(service, user, next, dropped)
 		}
 		if err == nil || (!errors.Is(err, ErrVersionConflict) && s.landedAnyway(ctx, service, user, rec, err)) {
-			if again := s.landed(ctx, keys, service, user, author, rec); again != nil {
+			if again := s.landed(ctx, keys, service, user, author, rec); again != nil && attempt < s.maxAttempts {
 				cur = again
 				continue
 			}
@@ -147,7 +147,7 @@ func (s *Store) writeRecord(ctx context.Context, service, user string, cfg *putC
 		// then failed its condition. The record's random salt and nonce
 		// make it unique, so finding it stored means the write landed.
 		if latest.hasRecord(rec) {
-			if again := s.landed(ctx, keys, service, user, author, rec); again != nil {
+			if again := s.landed(ctx, keys, service, user, author, rec); again != nil && attempt < s.maxAttempts {
 				cur = again
 				continue
 			}
@@ -196,7 +196,9 @@ func (s *Store) save(ctx context.Context, keys *serviceKeys, author, user string
 // In one narrow race (a purge of the same secret, whose mark the write did
 // not see) the new version is stored below the purge's mark and would read
 // as a purged secret put back: landed then returns the stored item, and the
-// caller writes the same change again above the mark.
+// caller writes the same change again above the mark, within its attempts
+// (past them, the write landed and a concurrent purge removed it, which is
+// an order the two operations could have run in).
 func (s *Store) landed(ctx context.Context, keys *serviceKeys, service, user, author string, rec *Record) *Item {
 	s.noteWrites(ctx, keys, service, author, map[string]int64{user: rec.Version})
 	e, ok := keys.entry(user)
