@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,91 +11,47 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudchain/cloudchain/internal/testproc"
 )
 
 // moto is the moto_server process the benchmark started.
 type moto struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	url    string
+	p   *testproc.Process
+	url string
 }
 
 // startMoto runs moto_server on a free loopback port, with fake credentials
-// and no profile, and waits until it answers.
+// and no profile, and waits until it answers (within 60 s).
 func startMoto(ctx context.Context, bin string) (*moto, error) {
-	var errs []error
-	for range 3 {
-		m, err := startMotoOnce(ctx, bin)
-		if err == nil {
-			return m, nil
-		}
-		errs = append(errs, err)
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("starting moto_server failed 3 times: %w", errors.Join(errs...))
-}
-
-func startMotoOnce(ctx context.Context, bin string) (*moto, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testproc.Start(testproc.Spec{
+		Name: "moto_server",
+		Command: func(port int) (*exec.Cmd, error) {
+			cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+			cmd.Env = append(fakeAWSEnv(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
+			return cmd, nil
+		},
+		Ready: func(endpoint string, exited <-chan struct{}) error {
+			return testproc.WaitHTTP(endpoint+"/moto-api/", 60*time.Second, exited, func(status int, _ []byte) bool { return status == http.StatusOK })
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("finding a free port: %w", err)
+		return nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = append(fakeAWSEnv(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
-	setDeathSignal(cmd)
-	m := &moto{cmd: cmd, exited: make(chan struct{}), url: "http://127.0.0.1:" + strconv.Itoa(port)}
-	started := make(chan error)
-	go func() {
-		// The death signal follows the thread that started the child.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(m.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("running %s: %w", bin, err)
-	}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := client.Get(m.url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return m, nil
-			}
-		}
-		select {
-		case <-m.exited:
-			return nil, fmt.Errorf("moto_server on port %d exited during start-up", port)
-		case <-ctx.Done():
-			m.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			m.stop()
-			return nil, fmt.Errorf("moto_server on port %d did not answer within 60s", port)
-		}
-	}
+	return &moto{p: p, url: p.Endpoint}, nil
 }
 
 func (m *moto) stop() {
-	if m == nil || m.cmd.Process == nil {
-		return
+	if m != nil {
+		m.p.Stop()
 	}
-	_ = m.cmd.Process.Kill()
-	<-m.exited
 }
 
 // counter is a loopback reverse proxy in front of moto that counts the
