@@ -1,10 +1,9 @@
 // Package testproc runs the servers the tests and benchmarks need (dynalite,
-// moto) as child
-// processes on free loopback ports: started on a locked thread so that the
-// kernel kills them when the test binary dies, their output kept for error
-// messages, and a test binary's one shared server started on first use,
-// skipped loudly when it is not installed (failed instead when CI is set)
-// and stopped by TestMain.
+// moto) as child processes on free loopback ports: started on a locked
+// thread so that the kernel kills them when the test binary dies, their
+// output kept for error messages, and a test binary's one shared server
+// started on first use, skipped loudly when it is not installed (failed
+// instead when CI is set) and stopped by TestMain.
 package testproc
 
 import (
