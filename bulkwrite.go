@@ -183,7 +183,11 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 			cur := byUser[user]
 			if nexts[i] != nil {
 				dropped, err := s.backend.Save(gctx, cur, nexts[i])
-				if err == nil {
+				// A failure may be this very write, landed with its
+				// response lost (and the SDK's retry then refused by its
+				// condition): finding it stored means it landed, and
+				// writing again would make a second version.
+				if err == nil || s.landedAnyway(gctx, service, user, nexts[i].Current(), err) {
 					s.noticeDropped(service, user, nexts[i], dropped)
 					landed[i] = true
 					written.Add(1)

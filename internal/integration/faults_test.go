@@ -196,3 +196,31 @@ func TestWriteLandedBehindAnError(t *testing.T) {
 		t.Fatalf("after a failed put: %+v, %v", sec, err)
 	}
 }
+
+// TestLostResponseInPutMany: one of PutMany's conditional writes lands but
+// its response is lost; the SDK's retry fails its condition. PutMany must
+// find its own write and report version 1, not write a second version
+// (seen on moto, whose response failed the SDK's CRC32 check).
+func TestLostResponseInPutMany(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	if _, err := s.store.Put(ctx, "db", "bob", []byte("makes the key ring")); err != nil {
+		t.Fatal(err)
+	}
+	s.ddb.Reset()
+	s.ddb.LoseResponse("PutItem", 1)
+	values := []cloudchain.SecretValue{{User: "u1", Value: []byte("v1")}, {User: "u2", Value: []byte("v2")}, {User: "u3", Value: []byte("v3")}}
+	res, err := s.store.PutMany(ctx, "db", values)
+	if err != nil {
+		t.Fatalf("PutMany with a lost response: %v", err)
+	}
+	for _, r := range res {
+		if r.Version != 1 || r.Status != cloudchain.Created {
+			t.Errorf("%s: version %d, %v; want version 1, created", r.User, r.Version, r.Status)
+		}
+		hist, err := s.store.History(ctx, "db", r.User)
+		if err != nil || len(hist) != 1 {
+			t.Errorf("history of %s after a lost response: %d versions, %v; want exactly one", r.User, len(hist), err)
+		}
+	}
+}
