@@ -136,9 +136,16 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 // purge removes one item, retrying on a conflict, and returns the version
 // it removed (0 when a damaged item listed nowhere was discarded).
 func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, author string) (int64, error) {
+	var removing int64
 	for attempt := 1; ; attempt++ {
 		it, err := s.backend.Load(ctx, service, user)
 		if errors.Is(err, ErrNotFound) {
+			if attempt > 1 {
+				// Gone since the conditional remove failed: it was this
+				// very remove, its response lost and the SDK's retry
+				// refused by its condition (or a concurrent purge).
+				return removing, nil
+			}
 			return 0, notFound(service, user)
 		}
 		if d, ok := s.backend.(Discarder); ok && errors.Is(err, ErrMalformed) {
@@ -161,6 +168,7 @@ func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, aut
 		if err := s.markPurged(ctx, keys, service, author, map[string]int64{user: it.Version()}); err != nil {
 			return 0, err
 		}
+		removing = it.Version()
 		err = s.backend.Remove(ctx, it)
 		if err == nil {
 			return it.Version(), nil

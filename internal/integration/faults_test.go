@@ -224,3 +224,26 @@ func TestLostResponseInPutMany(t *testing.T) {
 		}
 	}
 }
+
+// TestLostResponseInPurge: the conditional DeleteItem of a purge lands but
+// its response is lost; the SDK's retry fails its condition. The purge must
+// report success, not "not found".
+func TestLostResponseInPurge(t *testing.T) {
+	s := newStack(t)
+	ctx := ctxFor(t)
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := s.store.Put(ctx, "db", u, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ddb.LoseResponse("DeleteItem", 1)
+	if err := s.store.Purge(ctx, "db", "alice"); err != nil {
+		t.Fatalf("Purge with a lost response: %v", err)
+	}
+	if _, err := s.store.Get(ctx, "db", "alice"); !errors.Is(err, cloudchain.ErrNotFound) {
+		t.Fatalf("Get after the purge: %v, want not found", err)
+	}
+	if secs, err := s.store.GetServices(ctx, "db"); err != nil || len(secs) != 1 {
+		t.Fatalf("GetServices after the purge: %d secrets, %v; want bob alone", len(secs), err)
+	}
+}
