@@ -310,15 +310,9 @@ func (s *Store) confirmMissing(ctx context.Context, keys *serviceKeys, service s
 	if err := s.reloadManifest(ctx, keys, service); err != nil {
 		return err
 	}
-	var items []*Item
-	err := s.backend.Items(ctx, service, false, func(it *Item) error {
-		if !IsReservedUser(it.User) && (it.Current() != nil || it.Malformed != nil) {
-			items = append(items, it)
-		}
-		return nil
-	})
+	items, err := s.secretItems(ctx, service)
 	if err != nil {
-		return fmt.Errorf("reading %s again: %w", service, err)
+		return err
 	}
 	keys.mu.Lock()
 	m, err := keys.enforcedLocked(ctx)

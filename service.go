@@ -141,6 +141,22 @@ func (s *Store) forEachUser(ctx context.Context, op, service string, users []str
 	return n, nil
 }
 
+// secretItems reads every secret item of service (current or damaged; not
+// the reserved items).
+func (s *Store) secretItems(ctx context.Context, service string) ([]*Item, error) {
+	var items []*Item
+	err := s.backend.Items(ctx, service, false, func(it *Item) error {
+		if !IsReservedUser(it.User) && (it.Current() != nil || it.Malformed != nil) {
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", service, err)
+	}
+	return items, nil
+}
+
 // usersWhere returns the users of service whose current record passes keep
 // (which gets nil for an item that could not be decoded).
 func (s *Store) usersWhere(ctx context.Context, service string, keep func(*Record) bool) ([]string, error) {
@@ -223,15 +239,9 @@ func (s *Store) PurgeService(ctx context.Context, service string) (int, error) {
 		return 0, err
 	}
 	defer keys.close()
-	var items []*Item
-	err = s.backend.Items(ctx, service, false, func(it *Item) error {
-		if !IsReservedUser(it.User) && (it.Current() != nil || it.Malformed != nil) {
-			items = append(items, it)
-		}
-		return nil
-	})
+	items, err := s.secretItems(ctx, service)
 	if err != nil {
-		return 0, fmt.Errorf("reading %s: %w", service, err)
+		return 0, err
 	}
 	author := s.lookupAuthor(ctx)
 	users := make([]string, len(items))
