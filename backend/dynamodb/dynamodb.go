@@ -74,12 +74,14 @@
 package dynamodb
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -213,17 +215,16 @@ func (b *Backend) Save(ctx context.Context, prev, next *cloudchain.Item) (droppe
 	if err != nil {
 		return 0, err
 	}
-	cond, err := conditionFor(prev)
-	if err != nil {
-		return 0, err
-	}
-	_, err = b.client.PutItem(ctx, &ddb.PutItemInput{
-		TableName:                           aws.String(b.table),
-		Item:                                av,
-		ConditionExpression:                 aws.String(cond.expr),
-		ExpressionAttributeNames:            cond.names,
-		ExpressionAttributeValues:           cond.values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	err = b.conditional(ctx, prev, func(cond condition) error {
+		_, err := b.client.PutItem(ctx, &ddb.PutItemInput{
+			TableName:                           aws.String(b.table),
+			Item:                                av,
+			ConditionExpression:                 aws.String(cond.expr),
+			ExpressionAttributeNames:            cond.names,
+			ExpressionAttributeValues:           cond.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		return err
 	})
 	if err != nil {
 		return 0, b.writeError("PutItem", next.Service, next.User, prev, err)
@@ -236,17 +237,16 @@ func (b *Backend) Remove(ctx context.Context, prev *cloudchain.Item) error {
 	if prev == nil || len(prev.Records) == 0 {
 		return errors.New("dynamodb backend: Remove needs an item loaded with Load")
 	}
-	cond, err := conditionFor(prev)
-	if err != nil {
+	err := b.conditional(ctx, prev, func(cond condition) error {
+		_, err := b.client.DeleteItem(ctx, &ddb.DeleteItemInput{
+			TableName:                           aws.String(b.table),
+			Key:                                 keyOf(prev.Service, prev.User),
+			ConditionExpression:                 aws.String(cond.expr),
+			ExpressionAttributeNames:            cond.names,
+			ExpressionAttributeValues:           cond.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
 		return err
-	}
-	_, err = b.client.DeleteItem(ctx, &ddb.DeleteItemInput{
-		TableName:                           aws.String(b.table),
-		Key:                                 keyOf(prev.Service, prev.User),
-		ConditionExpression:                 aws.String(cond.expr),
-		ExpressionAttributeNames:            cond.names,
-		ExpressionAttributeValues:           cond.values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
 		return b.writeError("DeleteItem", prev.Service, prev.User, prev, err)
@@ -386,6 +386,43 @@ func conditionFor(prev *cloudchain.Item) (condition, error) {
 		c.values[":sec"] = &types.AttributeValueMemberS{Value: base64.StdEncoding.EncodeToString(prev.Records[0].Ciphertext)}
 	}
 	return c, nil
+}
+
+// conditional runs write under prev's condition. The condition compares a
+// Python client's Secret with the canonical base64 of what was read, and
+// decoding accepts surrounding whitespace and line breaks (as Python's
+// base64.encodebytes writes): when the condition fails on such an item, it
+// reads the Secret as stored and, if it is still what was read, runs write
+// once more comparing with exactly that string.
+func (b *Backend) conditional(ctx context.Context, prev *cloudchain.Item, write func(condition) error) error {
+	cond, err := conditionFor(prev)
+	if err != nil {
+		return err
+	}
+	err = write(cond)
+	var ccf *types.ConditionalCheckFailedException
+	if err == nil || !errors.As(err, &ccf) || prev == nil || len(prev.Records) == 0 || !mayBePythonItem(prev) {
+		return err
+	}
+	out, gerr := b.client.GetItem(ctx, &ddb.GetItemInput{
+		TableName:                aws.String(b.table),
+		Key:                      keyOf(prev.Service, prev.User),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#sec, #v"),
+		ExpressionAttributeNames: map[string]string{"#sec": attrSecret, "#v": attrVer},
+	})
+	if gerr != nil {
+		return err
+	}
+	stored, ok := out.Item[attrSecret].(*types.AttributeValueMemberS)
+	if _, hasVer := out.Item[attrVer]; hasVer || !ok || stored.Value == cond.values[":sec"].(*types.AttributeValueMemberS).Value {
+		return err
+	}
+	if blob, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(stored.Value)); derr != nil || !bytes.Equal(blob, prev.Records[0].Ciphertext) {
+		return err
+	}
+	cond.values[":sec"] = &types.AttributeValueMemberS{Value: stored.Value}
+	return write(cond)
 }
 
 // mayBePythonItem says whether prev may have been loaded from an item that
