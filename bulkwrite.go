@@ -175,19 +175,26 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 	}
 	landed := make([]bool, len(values))
 	var written atomic.Int64
+	// gctx, cancelled by the first failure, only stops writes from
+	// starting: a write already sent goes on under ctx, so that whether it
+	// landed is known and reported (a write cancelled in flight may have
+	// reached the server).
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.parallel)
 	for _, i := range todo {
 		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
 			user := values[i].User
 			cur := byUser[user]
 			if nexts[i] != nil {
-				dropped, err := s.backend.Save(gctx, cur, nexts[i])
+				dropped, err := s.backend.Save(ctx, cur, nexts[i])
 				// A failure may be this very write, landed with its
 				// response lost (and the SDK's retry then refused by its
 				// condition): finding it stored means it landed, and
 				// writing again would make a second version.
-				if err == nil || s.landedAnyway(gctx, service, user, nexts[i].Current(), err) {
+				if err == nil || s.landedAnyway(ctx, service, user, nexts[i].Current(), err) {
 					s.noticeDropped(service, user, nexts[i], dropped)
 					landed[i] = true
 					written.Add(1)
@@ -201,7 +208,7 @@ func (s *Store) PutMany(ctx context.Context, service string, values []SecretValu
 			// store writes the legacy format): the one-secret path re-reads
 			// and retries.
 			wcfg := cfg
-			ver, err := s.writeRecord(gctx, service, user, &wcfg, func(*Item, *serviceKeys) (*change, error) {
+			ver, err := s.writeRecord(ctx, service, user, &wcfg, func(*Item, *serviceKeys) (*change, error) {
 				return &change{plaintext: values[i].Value}, nil
 			})
 			if err != nil {

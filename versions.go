@@ -173,6 +173,14 @@ func (s *Store) purge(ctx context.Context, keys *serviceKeys, service, user, aut
 		if err == nil {
 			return it.Version(), nil
 		}
+		if !errors.Is(err, ErrVersionConflict) && ctx.Err() == nil {
+			// The remove may have landed with its answer lost and the
+			// SDK's retries then failing (throttled, timed out): gone
+			// means done.
+			if _, lerr := s.backend.Load(ctx, service, user); errors.Is(lerr, ErrNotFound) {
+				return it.Version(), nil
+			}
+		}
 		if !errors.Is(err, ErrVersionConflict) || attempt >= s.maxAttempts {
 			return 0, wrapRow("purging", service, user, err)
 		}

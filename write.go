@@ -219,9 +219,11 @@ func (s *Store) landed(ctx context.Context, keys *serviceKeys, service, user, au
 // a user's retry would then make a duplicate version. It serves secrets, key
 // rings and manifests alike: the random parts of each record make it unique. It
 // re-reads once and reports whether rec is stored. Failures that are known
-// not to have written anything are not re-read.
+// not to have written anything are not re-read. Throttling is not one of
+// them: the SDK's retries of a write that landed, its answer lost, may be
+// throttled until it gives up.
 func (s *Store) landedAnyway(ctx context.Context, service, user string, rec *Record, err error) bool {
-	for _, known := range []error{ErrAccessDenied, ErrThrottled, ErrTooLarge, ErrNotSetUp, ErrInvalidID, ErrMalformed, ErrCorrupt, ErrLocked, ErrUnsupported} {
+	for _, known := range []error{ErrAccessDenied, ErrTooLarge, ErrNotSetUp, ErrInvalidID, ErrMalformed, ErrCorrupt, ErrLocked, ErrUnsupported} {
 		if errors.Is(err, known) {
 			return false
 		}

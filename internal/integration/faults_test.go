@@ -247,3 +247,46 @@ func TestLostResponseInPurge(t *testing.T) {
 		t.Fatalf("GetServices after the purge: %d secrets, %v; want bob alone", len(secs), err)
 	}
 }
+
+// TestLostResponseThenThrottled: the conditional PutItem lands, its answer
+// is lost, and the SDK's retries are then throttled until it gives up. The
+// write is found stored and reported done (one new version), rather than
+// failed, which would make the user's retry a duplicate. The same for a
+// purge's DeleteItem. Found by review.
+func TestLostResponseThenThrottled(t *testing.T) {
+	for _, op := range []string{"Put", "PutMany", "Purge"} {
+		t.Run(op, func(t *testing.T) {
+			s := newStack(t)
+			ctx := ctxFor(t)
+			if _, err := s.store.Put(ctx, "db", "alice", []byte("v1")); err != nil {
+				t.Fatal(err)
+			}
+			write := "PutItem"
+			if op == "Purge" {
+				write = "DeleteItem"
+			}
+			s.ddb.LoseResponse(write, 1)
+			s.ddb.Fail(write, 2, "ProvisionedThroughputExceededException", 400)
+			var err error
+			switch op {
+			case "Put":
+				_, err = s.store.Put(ctx, "db", "alice", []byte("v2"))
+			case "PutMany":
+				_, err = s.store.PutMany(ctx, "db", []cloudchain.SecretValue{{User: "alice", Value: []byte("v2")}})
+			case "Purge":
+				err = s.store.Purge(ctx, "db", "alice")
+			}
+			s.ddb.ClearFaults()
+			if err != nil {
+				t.Fatalf("%s whose write landed, its answer lost and the retries throttled: %v", op, err)
+			}
+			hist, herr := s.store.History(ctx, "db", "alice")
+			switch {
+			case op == "Purge" && !errors.Is(herr, cloudchain.ErrNotFound):
+				t.Fatalf("after the purge: %v, want not found", herr)
+			case op != "Purge" && (herr != nil || len(hist) != 2):
+				t.Fatalf("after the %s: %d versions, %v; want exactly 2", op, len(hist), herr)
+			}
+		})
+	}
+}
