@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/config"
@@ -63,7 +65,7 @@ type app struct {
 func run(ctx context.Context, args []string, e *env) int {
 	a := &app{env: e, stdout: &stickyWriter{w: e.stdout}, notices: &notices{stderr: e.stderr}}
 	root := a.newRootCommand()
-	root.SetArgs(fixBareSave(args))
+	root.SetArgs(fixBareSave(root, args))
 	root.SetIn(e.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(e.stderr)
@@ -101,13 +103,41 @@ func interrupted(ctx context.Context) error {
 	return &signalError{}
 }
 
-// fixBareSave turns a trailing `-s` or `--save` with no value into `-s -`, so
-// that `cchain -u alice -e db -s` prompts for the secret instead of failing.
-func fixBareSave(args []string) []string {
-	if n := len(args); n > 0 && (args[n-1] == "-s" || args[n-1] == "--save") {
-		return append(args[:n:n], "-")
+// fixBareSave turns a `-s` or `--save` with no value into `-s -`, so that
+// `cchain -u alice -e db -s` prompts for the secret (or reads stdin)
+// instead of failing: a -s that ends the arguments, or that is followed by
+// one of cchain's own flags (`-s --allow-empty`), whose text must never be
+// saved as the secret. It applies to the legacy interface only (no
+// subcommand), so that a program's arguments after `exec --` are never
+// touched.
+func fixBareSave(root *cobra.Command, args []string) []string {
+	if cmd, _, err := root.Find(args); err != nil || cmd != root {
+		return args
 	}
-	return args
+	isFlag := func(arg string) bool {
+		name, _, _ := strings.Cut(arg, "=")
+		if name == "-h" || name == "--help" {
+			return true
+		}
+		found := false
+		root.Flags().VisitAll(func(f *pflag.Flag) {
+			found = found || name == "--"+f.Name || (f.Shorthand != "" && name == "-"+f.Shorthand)
+		})
+		return found
+	}
+	var out []string
+	for i, arg := range args {
+		out = append(out, arg)
+		if arg == "--" {
+			return append(out, args[i+1:]...)
+		}
+		// A legacy flag after -s (`-s -r`) is left for the root command to
+		// refuse with its own message.
+		if (arg == "-s" || arg == "--save") && (i == len(args)-1 || isFlag(args[i+1]) && !slices.Contains(legacyFlags, args[i+1])) {
+			out = append(out, "-")
+		}
+	}
+	return out
 }
 
 // open loads the configuration and opens the store, once.

@@ -33,7 +33,8 @@ Exit codes, as diff(1): 0 when the services hold the same users with the same
 values, 1 when they differ, and 2 or more when the comparison could not be
 made. Unlike other commands, diff never exits 1 for an error: a failure that
 exits 1 elsewhere exits 2 here; the other codes (3 not found, 6 authentication,
-7 access, ...) are those of the global table.`,
+7 access, ...) are those of the global table. A service with no secrets (a
+typo, most likely) is not found: exit 3, nothing compared.`,
 		Example: `  cchain diff staging production
   cchain diff staging production --show-values
   cchain diff staging production --json
@@ -124,6 +125,16 @@ func runDiff(ctx context.Context, st *cloudchain.Store, w io.Writer, o diffOptio
 			}
 		}
 		m[s.User] = s.Value
+	}
+	// A service with no secrets is most likely a typo: as cp, env and
+	// export do, say so (exit 3) rather than compare with nothing.
+	for _, c := range []struct {
+		service string
+		in      map[string][]byte
+	}{{o.a, inA}, {o.b, inB}} {
+		if len(c.in) == 0 {
+			return fmt.Errorf("%w: service %s has no secrets; nothing was compared", cloudchain.ErrNotFound, c.service)
+		}
 	}
 	slices.Sort(users)
 	var entries []diffEntry

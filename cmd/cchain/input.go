@@ -36,10 +36,16 @@ type secretSource struct {
 
 // readSecret returns the secret to save: the argument itself, or stdin when
 // there is none or it is "-" (a prompt without echo when stdin is a
-// terminal). An empty stdin is refused unless allowEmpty: a producer that
-// failed in a pipe, or cron with no input, must not blank a secret.
+// terminal). An empty stdin or argument is refused unless allowEmpty: a
+// producer that failed in a pipe, cron with no input, or an unset variable
+// must not blank a secret.
 func (a *app) readSecret(ctx context.Context, src secretSource) ([]byte, error) {
 	if src.fromArg && src.value != "-" {
+		if src.value == "" && !src.allowEmpty {
+			// `put db alice "$PASSWORD"` with PASSWORD unset, as an
+			// empty stdin, must not blank a secret.
+			return nil, usagef("the secret given on the command line is empty (an unset variable?); nothing was saved (add --allow-empty to save an empty secret)")
+		}
 		return []byte(src.value), nil
 	}
 	if a.env.term != nil {

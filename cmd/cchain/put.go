@@ -121,7 +121,7 @@ which prints it alone on stdout (the confirmation then goes to stderr), or, with
 	cmd.Flags().StringVar(&ifVersion, "if-version", "", "save only if the current version is `N` (0: only if the secret does not exist)")
 	cmd.Flags().StringVar(&o.comment, "comment", "", "a comment stored with the version")
 	cmd.Flags().BoolVar(&a.asJSON, "json", false, "print the new version as JSON")
-	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "accept an empty stdin as an empty secret")
+	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "accept an empty stdin, file or VALUE as an empty secret")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no warning about a secret given as an argument")
 	cmd.Flags().StringVar(&fromFile, "from-file", "", "save the exact bytes of `FILE`")
 	cmd.Flags().BoolVar(&generate, "generate", false, "save a new random secret (crypto/rand); it is not printed unless --show")

@@ -247,7 +247,7 @@ func runRender(ctx context.Context, st *cloudchain.Store, w io.Writer, o renderO
 		if r.fatal != nil {
 			return r.fatal
 		}
-		return fmt.Errorf("rendering the template: %w; %s", err, what)
+		return fmt.Errorf("rendering the template: %s; %s", r.redact(err), what)
 	}
 	if len(r.failed) > 0 {
 		msgs := make([]string, 0, len(r.failed))
@@ -349,4 +349,24 @@ func writeNewFile(path string, data []byte, force bool) error {
 		return fmt.Errorf("writing %s: %w; nothing was written", path, err)
 	}
 	return nil
+}
+
+// redact returns the text of a template execution error, which can quote a
+// value the template was working on (`range can't iterate over VALUE`):
+// when it holds any secret value read so far, only its position and the
+// expression are kept.
+func (r *renderer) redact(err error) string {
+	msg := err.Error()
+	for _, v := range r.values {
+		if len(v) > 0 && strings.Contains(msg, string(v)) {
+			var ee template.ExecError
+			if errors.As(err, &ee) {
+				if i := strings.Index(msg, ">: "); i >= 0 {
+					return msg[:i+1] + ": (the rest of the message is not shown: it holds a secret value)"
+				}
+			}
+			return "the template failed (the message is not shown: it holds a secret value)"
+		}
+	}
+	return msg
 }

@@ -106,7 +106,7 @@ func (a *app) newRootCommand() *cobra.Command {
 	f.StringVarP(&o.save, "save", "s", "", "save `SECRET`; - reads it from stdin, or prompts on a terminal")
 	f.BoolVarP(&o.read, "read", "r", false, "read the secret")
 	f.BoolVarP(&o.noNewline, "no-newline", "n", false, "print the secret without a trailing newline")
-	f.BoolVar(&o.allowEmpty, "allow-empty", false, "with -s -, accept an empty stdin as an empty secret")
+	f.BoolVar(&o.allowEmpty, "allow-empty", false, "with -s, accept an empty stdin or value as an empty secret")
 
 	p := root.PersistentFlags()
 	p.StringVar(&a.over.ConfigFile, "config", "", "config `file` (default $CLOUDCHAIN_CONFIG or ~/.cchainrc)")
