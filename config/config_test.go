@@ -95,14 +95,15 @@ func TestPrecedence(t *testing.T) {
 func TestFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
-		"[dynamo]\ntabelname = x\n":             `unknown key "tabelname" in [dynamo]`,
-		"[vault]\nx = 1\n":                      "unknown section [vault]",
-		"stray = 1\n":                           `cfg line 1: a key outside any section`,
-		"[cloudchain]\nbackend = s3\n":          `unknown backend "s3"`,
-		"[cloudchain]\nhistory_depth = -1\n":    "history_depth",
-		"[cloudchain]\nlegacy_writes = maybe\n": "legacy_writes",
-		"[cloudchain]\nlock_timeout = soon\n":   `lock_timeout "soon" is not a duration of 0 or more`,
-		"[cloudchain]\nlock_timeout = -1s\n":    `lock_timeout "-1s" is not a duration of 0 or more`,
+		"[dynamo]\ntabelname = x\n":                                            `unknown key "tabelname" in [dynamo]`,
+		"[vault]\nx = 1\n":                                                     "unknown section [vault]",
+		"stray = 1\n":                                                          `cfg line 1: a key outside any section`,
+		"[DEFAULT]\nregion_name = x\n":                                         `cfg line 1: a [DEFAULT] section (Python configparser's defaults for every section) is not supported`,
+		"[cloudchain]\nbackend = s3\n":                                         `unknown backend "s3"`,
+		"[cloudchain]\nhistory_depth = -1\n":                                   "history_depth",
+		"[cloudchain]\nlegacy_writes = maybe\n":                                "legacy_writes",
+		"[cloudchain]\nlock_timeout = soon\n":                                  `lock_timeout "soon" is not a duration of 0 or more`,
+		"[cloudchain]\nlock_timeout = -1s\n":                                   `lock_timeout "-1s" is not a duration of 0 or more`,
 		"[dynamo]\n[cloudchain]\nlegacy_writes = true\nlegacy_reads = false\n": "contradict",
 	}
 	for content, want := range cases {

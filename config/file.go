@@ -182,6 +182,9 @@ func checkKnown(path string, data []byte, f *ini.File) error {
 		name := sec.Name()
 		if name == ini.DefaultSection {
 			if len(sec.Keys()) > 0 {
+				if line := defaultHeaderLine(data); line > 0 {
+					return fmt.Errorf("%w: %s: a [DEFAULT] section (Python configparser's defaults for every section) is not supported; move its keys into the sections that use them", ErrConfig, at(path, line))
+				}
 				// Not named: in a file that is not a config file, the
 				// "key" is often a secret.
 				return fmt.Errorf("%w: %s: a key outside any section (known sections: %s)", ErrConfig, at(path, lineOfKey(data, name, sec.Keys()[0].Name())), knownSections())
@@ -210,4 +213,15 @@ func checkKnown(path string, data []byte, f *ini.File) error {
 		}
 	}
 	return nil
+}
+
+// defaultHeaderLine returns the line number of a "[DEFAULT]" section
+// header in data, or 0.
+func defaultHeaderLine(data []byte) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.EqualFold(strings.TrimSpace(line), "[DEFAULT]") {
+			return i + 1
+		}
+	}
+	return 0
 }
