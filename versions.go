@@ -127,10 +127,13 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 	}
 	if ringless {
 		if err := s.markPurgedAfter(ctx, service, author, map[string]int64{user: v}); err != nil {
-			return err
+			return fmt.Errorf("%s/%s was removed, but recording the purge in the service's rollback manifest failed (if reads then report it removed outside cloudchain, run the purge again): %w", service, user, err)
 		}
 	}
-	return s.dropDamagedRing(ctx, service)
+	if err := s.dropDamagedRing(ctx, service); err != nil {
+		return fmt.Errorf("%s/%s was removed, but: %w", service, user, err)
+	}
+	return nil
 }
 
 // purge removes one item, retrying on a conflict, and returns the version
