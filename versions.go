@@ -127,7 +127,7 @@ func (s *Store) Purge(ctx context.Context, service, user string) error {
 	}
 	if ringless {
 		if err := s.markPurgedAfter(ctx, service, author, map[string]int64{user: v}); err != nil {
-			return fmt.Errorf("%s/%s was removed, but recording the purge in the service's rollback manifest failed (if reads then report it removed outside cloudchain, run the purge again): %w", service, user, err)
+			return fmt.Errorf("%s/%s was removed, but recording the purge in the service's rollback manifest failed (if reads then report it removed outside cloudchain, `cchain upgrade %s --reset-manifest --yes` makes the manifest again from the table): %w", service, user, service, err)
 		}
 	}
 	if err := s.dropDamagedRing(ctx, service); err != nil {
