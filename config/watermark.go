@@ -58,5 +58,5 @@ func (c *Config) watermarkOption() []cloudchain.Option {
 	if c.HighWaterMark == "" {
 		return nil
 	}
-	return []cloudchain.Option{cloudchain.WithWatermark(watermark.Open(c.HighWaterMark, c.storeName()))}
+	return []cloudchain.Option{cloudchain.WithWatermark(watermark.Open(c.HighWaterMark, c.storeName(), watermark.WithLockTimeout(c.LockTimeout)))}
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cloudchain/cloudchain"
 	"github.com/cloudchain/cloudchain/internal/lockedfile"
@@ -29,19 +30,38 @@ import (
 // File is a Watermark kept in a file. It is safe for concurrent use, and
 // several processes may share the file.
 type File struct {
-	path  string
-	store string
+	path        string
+	store       string
+	lockTimeout time.Duration
 
 	mu   sync.Mutex
 	seen map[string]cloudchain.ServiceState // what this process has already recorded
 }
 
+// An Option configures a File.
+type Option func(*File)
+
+// WithLockTimeout bounds the wait for another process's lock on the file
+// (DefaultLockTimeout by default; 0: as long as the context allows). Past
+// it, Observe fails with an error wrapping cloudchain.ErrLocked.
+func WithLockTimeout(d time.Duration) Option { return func(f *File) { f.lockTimeout = d } }
+
+// DefaultLockTimeout is the wait for another process's lock on the file.
+const DefaultLockTimeout = 10 * time.Second
+
+// maxFileSize bounds the file read; a larger one is refused.
+const maxFileSize = 16 << 20
+
 // Open returns the watermark kept in path for the store named store (any
 // stable name: "dynamodb:REGION:TABLE", or the embedded store's path); one
 // file can hold several stores. The file is created on the first
 // observation.
-func Open(path, store string) *File {
-	return &File{path: path, store: store, seen: map[string]cloudchain.ServiceState{}}
+func Open(path, store string, opts ...Option) *File {
+	f := &File{path: path, store: store, lockTimeout: DefaultLockTimeout, seen: map[string]cloudchain.ServiceState{}}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
 
 var _ cloudchain.Watermark = (*File)(nil)
@@ -77,8 +97,17 @@ func (f *File) Observe(ctx context.Context, service string, st cloudchain.Servic
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return fmt.Errorf("high-water mark: %w", err)
 	}
-	unlock, err := lockedfile.Lock(ctx, f.path+".lock")
+	lctx := ctx
+	if f.lockTimeout > 0 {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, f.lockTimeout)
+		defer cancel()
+	}
+	unlock, err := lockedfile.Lock(lctx, f.path+".lock")
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("high-water mark: %s: waited %v for another process: %w", f.path, f.lockTimeout, cloudchain.ErrLocked)
+		}
 		return fmt.Errorf("high-water mark: locking %s: %w", f.path, err)
 	}
 	defer unlock()
@@ -111,9 +140,14 @@ func (f *File) Observe(ctx context.Context, service string, st cloudchain.Servic
 
 func (f *File) read() (*fileState, error) {
 	state := &fileState{Version: 1, Stores: map[string]map[string]cloudchain.ServiceState{}}
-	b, err := os.ReadFile(f.path)
+	// It decides what is refused as a rollback: a file that another user
+	// owns or could have written is not believed.
+	b, err := lockedfile.ReadTrusted(f.path, maxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return state, nil
+	}
+	if errors.Is(err, lockedfile.ErrUntrusted) {
+		return nil, fmt.Errorf("high-water mark: %w; it is not used: make it yours and mode 0600 (chmod 600), or move it away to start afresh, which forgets what was seen", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("high-water mark: %w", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -65,8 +66,18 @@ func (b *Backend) openDB(ctx context.Context, write bool) (h *handle, err error)
 		ReadOnly: !write,
 		Timeout:  timeout,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag&^os.O_CREATE, perm)
+			// O_NONBLOCK, and the check that it is a regular file before
+			// waiting for the lock: a FIFO at the store's path must not
+			// make the command wait for ever. No effect on regular files.
+			f, err := os.OpenFile(name, flag&^os.O_CREATE|syscall.O_NONBLOCK, perm)
 			if err != nil {
+				return nil, err
+			}
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+				f.Close()
+				if err == nil {
+					err = fmt.Errorf("%w: %s is not a regular file", cloudchain.ErrCorrupt, name)
+				}
 				return nil, err
 			}
 			if err := lockFile(ctx, f, write, timeout); err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrUntrusted marks a file that ReadTrusted refuses: not a regular file,
@@ -20,7 +21,7 @@ var ErrUntrusted = errors.New("untrusted state file")
 
 // WriteAtomic replaces the file at path with data, mode 0600: it writes a
 // temporary file in the same directory (named by pattern, as for
-// os.CreateTemp) and renames it over path.
+// os.CreateTemp), syncs it, renames it over path and syncs the directory.
 func WriteAtomic(path string, data []byte, pattern string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
@@ -31,10 +32,23 @@ func WriteAtomic(path string, data []byte, pattern string) error {
 		tmp.Close()
 		return err
 	}
+	// On disk before it replaces the old file, so that a power loss
+	// leaves the old content or the new, never an empty file.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // ReadTrusted reads the file at path if it is a regular file of at most max
@@ -42,7 +56,10 @@ func WriteAtomic(path string, data []byte, pattern string) error {
 // otherwise it returns an error wrapping ErrUntrusted. A missing file is an
 // error wrapping fs.ErrNotExist.
 func ReadTrusted(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO at path must not make the open wait for a writer
+	// (it is then refused as not a regular file). No effect on regular
+	// files.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

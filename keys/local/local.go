@@ -91,6 +91,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/cloudchain/cloudchain"
 )
@@ -320,7 +321,10 @@ func Create(path string, opts ...Option) (p *Provider, created bool, err error) 
 // readKeyFile reads and checks a key file. The permission check uses the
 // open file, so the file checked is the file read.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO planted at path must not make the open wait for
+	// a writer (it is then refused as not a regular file). It has no
+	// effect on regular files.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading local key file: %w", err)
 	}
