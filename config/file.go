@@ -193,6 +193,11 @@ func checkKnown(path string, data []byte, f *ini.File) error {
 		}
 		keys, ok := known[name]
 		if r, isRegion := strings.CutPrefix(name, regionSection); isRegion && validRegion(strings.TrimSpace(r)) {
+			if r != strings.TrimSpace(r) {
+				// Looked up as "region NAME", one blank: any other
+				// spelling would be silently ignored.
+				return fmt.Errorf("%w: %s: write the section as [region %s], with one blank", ErrConfig, at(path, lineOfSection(data, name)), strings.TrimSpace(r))
+			}
 			keys, ok = regionKeys, true
 		}
 		if !ok {

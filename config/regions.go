@@ -83,9 +83,13 @@ func (c *Config) resolveRegions(o Overrides, get func(string) string, f *ini.Fil
 		return nil
 	}
 
-	c.Region = first(o.Region, fileRegion, envRegion)
+	// The primary, where every write goes, comes from the file (or
+	// --region), never from AWS_REGION: programs in two regions would
+	// otherwise each write to their own, and the global table's "last
+	// writer wins" could undo an update.
+	c.Region = first(o.Region, fileRegion)
 	if c.Region == "" {
-		return fmt.Errorf("%w: replica_regions needs a primary region: set region_name in [dynamo]", ErrConfig)
+		return fmt.Errorf("%w: replica_regions needs a primary region: set region_name in [dynamo] (AWS_REGION is not used for it: it names where a program runs, not where the table's writes go)", ErrConfig)
 	}
 	c.KMSRegion = first(o.KMSRegion, get("CLOUDCHAIN_KMS_REGION"), kmsFile, c.Region)
 	tableRegions := unique(append([]string{c.Region, fileRegion}, replicas...))

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,16 @@ func highWaterMark(c *Config, home string, settings ...setting) (string, error) 
 func (c *Config) storeName() string {
 	if c.Backend == BackendLocal {
 		return "local:" + c.LocalStorePath()
+	}
+	if len(c.Replicas) > 0 {
+		// One global table is one store, whichever of its regions is the
+		// primary for this command (--region during an outage).
+		regions := []string{c.Region}
+		for _, r := range c.Replicas {
+			regions = append(regions, r.Region)
+		}
+		slices.Sort(regions)
+		return "dynamodb:" + strings.Join(slices.Compact(regions), ",") + ":" + c.Table
 	}
 	name := "dynamodb:" + c.Region + ":" + c.Table
 	if c.DynamoEndpoint != "" {
