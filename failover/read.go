@@ -10,6 +10,7 @@ import (
 // nil, or the first error that is not RegionDown (an answer: not found,
 // denied, ...), or an *Error when no region answered.
 func (h *health) read(ctx context.Context, fn func(i int) error) error {
+	defer h.flush(ctx)
 	order := h.order()
 	var tries []Try
 	for n, i := range order {
@@ -23,7 +24,9 @@ func (h *health) read(ctx context.Context, fn func(i int) error) error {
 			return nil
 		}
 		if !RegionDown(ctx, err) {
-			if len(tries) == 0 {
+			if len(tries) == 0 || ctx.Err() != nil {
+				// An answer from the first region asked, or the caller's
+				// deadline or cancellation: no region answered then.
 				return err
 			}
 			h.answered(i)

@@ -1,10 +1,14 @@
 package failover
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudchain/cloudchain"
 )
 
 // DefaultSkip is how long a region that did not answer is tried last.
@@ -72,11 +76,16 @@ type health struct {
 	// stateOff is set when an update of the state file failed: it is not
 	// used any more.
 	stateOff bool
+	// fileNoticed is, per region skipped on the state file's word, until
+	// when the user was told so.
+	fileNoticed []time.Time
+	// pending are the state file updates of the read in progress.
+	pending []stateEntry
 }
 
 func newHealth(service string, names, endpoints []string, opts []Option) *health {
 	h := &health{service: service, names: names, endpoints: endpoints, skip: DefaultSkip, now: time.Now,
-		downUntil: make([]time.Time, len(names)), fileUntil: make([]time.Time, len(names))}
+		downUntil: make([]time.Time, len(names)), fileUntil: make([]time.Time, len(names)), fileNoticed: make([]time.Time, len(names))}
 	for _, o := range opts {
 		o(h)
 	}
@@ -107,14 +116,14 @@ func (h *health) loadState(now time.Time) (capped bool) {
 
 // saveState records e in the state file, if there is one (see
 // updateState); h.mu is not held. A failure turns the file off.
-func (h *health) saveState(e stateEntry, now time.Time) {
+func (h *health) saveState(ctx context.Context, e stateEntry, now time.Time) {
 	h.mu.Lock()
 	off := h.statePath == "" || h.stateOff
 	h.mu.Unlock()
 	if off {
 		return
 	}
-	if err := updateState(h.statePath, e, now, h.skip); err != nil {
+	if err := updateState(ctx, h.statePath, e, now, h.skip); err != nil {
 		h.mu.Lock()
 		h.stateOff = true
 		clear(h.fileUntil)
@@ -129,32 +138,60 @@ func (h *health) order() []int {
 	h.mu.Lock()
 	now := h.now()
 	if h.loadState(now) {
-		defer h.saveState(stateEntry{}, now)
+		h.pending = append(h.pending, stateEntry{}) // write the cut times back
 	}
-	defer h.mu.Unlock()
 	up := make([]int, 0, len(h.names))
-	var down []int
+	var down, fromFile []int
 	for i := range h.names {
-		if now.Before(h.downUntil[i]) || now.Before(h.fileUntil[i]) {
+		switch {
+		case now.Before(h.downUntil[i]):
 			down = append(down, i)
-		} else {
+		case now.Before(h.fileUntil[i]):
+			down = append(down, i)
+			fromFile = append(fromFile, i)
+		default:
 			up = append(up, i)
+		}
+	}
+	// A region skipped on another process's word: say so once per skip
+	// period, as for a region this process saw fail, so that a read from a
+	// replica (which may lag) is never silent.
+	var events []Event
+	for _, i := range fromFile {
+		if now.Before(h.fileNoticed[i]) {
+			continue
+		}
+		h.fileNoticed[i] = h.fileUntil[i]
+		ev := Event{Service: h.service, Region: h.names[i], Err: fmt.Errorf("another cchain process found it not answering; tried last until %s", h.fileUntil[i].UTC().Format(time.TimeOnly))}
+		if len(up) > 0 {
+			ev.Next = h.names[up[0]]
+		}
+		events = append(events, ev)
+	}
+	h.mu.Unlock()
+	if h.notify != nil {
+		for _, ev := range events {
+			h.notify(ev)
 		}
 	}
 	return append(up, down...)
 }
 
 // failed records that region i did not answer, and tells the user the
-// first time in a skip period.
+// first time in a skip period. The state file is updated by flush, once
+// the read is over, so that a lock held by another process never delays
+// asking the next region.
 func (h *health) failed(i, next int, err error) {
 	h.mu.Lock()
 	now := h.now()
 	fresh := !now.Before(h.downUntil[i]) || h.downUntil[i].IsZero()
 	h.downUntil[i] = now.Add(h.skip)
-	h.mu.Unlock()
-	if h.skip > 0 {
-		h.saveState(h.entry(i, now.Add(h.skip)), now)
+	// Throttling is per table or account, not the region's state: other
+	// processes (other tables, other profiles) are not told to skip it.
+	if h.skip > 0 && !errors.Is(err, cloudchain.ErrThrottled) {
+		h.pending = append(h.pending, h.entry(i, now.Add(h.skip)))
 	}
+	h.mu.Unlock()
 	if fresh && h.notify != nil {
 		ev := Event{Service: h.service, Region: h.names[i], Err: err}
 		if next >= 0 {
@@ -165,15 +202,27 @@ func (h *health) failed(i, next int, err error) {
 }
 
 // answered records that region i answered: it is no longer skipped, and
-// is removed from the state file if the file had it.
+// is removed from the state file (by flush) if the file had it.
 func (h *health) answered(i int) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.downUntil[i] = time.Time{}
-	inFile := !h.fileUntil[i].IsZero()
+	if !h.fileUntil[i].IsZero() {
+		h.pending = append(h.pending, h.entry(i, time.Time{}))
+	}
 	h.fileUntil[i] = time.Time{}
+}
+
+// flush writes the state file updates of the read just made. It runs after
+// the answer is in hand, bounded by stateLockWait (not by the caller's
+// deadline, which may have ended: what was learnt is still worth keeping).
+func (h *health) flush(ctx context.Context) {
+	h.mu.Lock()
+	pending := h.pending
+	h.pending = nil
 	now := h.now()
 	h.mu.Unlock()
-	if inFile {
-		h.saveState(h.entry(i, time.Time{}), now)
+	for _, e := range pending {
+		h.saveState(context.WithoutCancel(ctx), e, now)
 	}
 }

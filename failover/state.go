@@ -38,7 +38,9 @@ const (
 	stateMax = 256 << 10
 	// stateMaxEntries bounds the entries kept.
 	stateMaxEntries = 1000
-	// stateLockWait bounds the wait for another process's update.
+	// stateLockWait bounds the wait for another process's update (which
+	// holds the lock for a read and a rename). It is spent after a read's
+	// answer is in hand (health.flush), never before asking a region.
 	stateLockWait = time.Second
 )
 
@@ -91,11 +93,11 @@ func readState(path string, now time.Time, skip time.Duration) (entries []stateE
 // back the entries that readState cut to the skip period, so that the cut
 // lasts: an entry far ahead (a clock set back, a planted file) then ends
 // one skip period after the first process that saw it.
-func updateState(path string, e stateEntry, now time.Time, skip time.Duration) error {
+func updateState(ctx context.Context, path string, e stateEntry, now time.Time, skip time.Duration) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), stateLockWait)
+	ctx, cancel := context.WithTimeout(ctx, stateLockWait)
 	defer cancel()
 	unlock, err := lockedfile.Lock(ctx, path+".lock")
 	if err != nil {
