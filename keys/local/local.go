@@ -429,12 +429,44 @@ func writeKeyFile(path string, key []byte) (created bool, err error) {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}
-		return false, fmt.Errorf("creating local key file %s: %w", path, err)
+		// A file system without hard links: an exclusive create, which
+		// also lets exactly one creator win (never a rename, which could
+		// replace a key another process has already used).
+		created, cerr := createExclusive(path, data)
+		if cerr != nil {
+			return false, fmt.Errorf("creating local key file %s: %w (and hard links: %v)", path, cerr, err)
+		}
+		if !created {
+			return false, nil
+		}
 	}
 	if err := syncDir(dir); err != nil {
 		return true, fmt.Errorf("writing local key file: %w", err)
 	}
 	return true, nil
+}
+
+// createExclusive writes data to a new file at path, mode 0600, synced; it
+// returns false if the file exists already.
+func createExclusive(path string, data []byte) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return false, err
+	}
+	return true, f.Close()
 }
 
 func syncDir(dir string) error {
