@@ -38,11 +38,13 @@ const (
 	stateMax = 256 << 10
 	// stateMaxEntries bounds the entries kept.
 	stateMaxEntries = 1000
-	// stateLockWait bounds the wait for another process's update (which
-	// holds the lock for a read and a rename). It is spent after a read's
-	// answer is in hand (health.flush), never before asking a region.
-	stateLockWait = time.Second
 )
+
+// stateLockWait bounds the wait for another process's update (which holds
+// the lock for a read and a rename). It is spent after a read's answer is
+// in hand (health.flush), never before asking a region. A variable for
+// tests only.
+var stateLockWait = time.Second
 
 type stateEntry struct {
 	Service  string    `json:"service"`

@@ -252,6 +252,10 @@ func TestStateFileWriteFailureIsSilent(t *testing.T) {
 // TestStateFileConcurrentWriters: many "processes" record regions in one
 // file at once; none is lost and a reader never sees a damaged file.
 func TestStateFileConcurrentWriters(t *testing.T) {
+	// Under -race on a loaded machine a writer can wait longer than the
+	// second a read gives the lock; this test is about lost updates, so
+	// it waits as long as it takes.
+	defer failover.SetStateLockWait(time.Minute)()
 	path := filepath.Join(t.TempDir(), "regions.json")
 	c := newClock()
 	const writers, each = 8, 15

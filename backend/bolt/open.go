@@ -23,6 +23,8 @@ var (
 	// errEmptyFile is the open hook's answer for a file of 0 bytes. This
 	// package never leaves one (see create), so it is damage.
 	errEmptyFile = errors.New("the file is empty (0 bytes)")
+	// errNotRegular is its answer for a directory, FIFO or device.
+	errNotRegular = errors.New("not a regular file")
 )
 
 // corrupt returns an error wrapping cloudchain.ErrCorrupt that names the
@@ -76,7 +78,7 @@ func (b *Backend) openDB(ctx context.Context, write bool) (h *handle, err error)
 			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 				f.Close()
 				if err == nil {
-					err = fmt.Errorf("%w: %s is not a regular file", cloudchain.ErrCorrupt, name)
+					err = errNotRegular
 				}
 				return nil, err
 			}
@@ -113,7 +115,7 @@ func (b *Backend) openDB(ctx context.Context, write bool) (h *handle, err error)
 		return nil, err
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, err
-	case errors.Is(err, errEmptyFile):
+	case errors.Is(err, errEmptyFile), errors.Is(err, errNotRegular):
 		return nil, b.corrupt(err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
 		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
